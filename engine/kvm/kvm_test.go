@@ -94,3 +94,18 @@ func TestRealModeOut(t *testing.T) {
 	}
 	t.Fatal("guest did not halt")
 }
+
+func TestDetectAccel(t *testing.T) {
+	dir := t.TempDir()
+	cpuinfo := dir + "/cpuinfo"
+	os.WriteFile(cpuinfo, []byte("processor: 0\nflags\t\t: fpu vme svm lm\n"), 0o644)
+	os.MkdirAll(dir+"/mod/kvm_amd", 0o755)
+	if a := detectAccel(dir+"/mod", cpuinfo); !a.Hardware || a.Module != "kvm_amd" {
+		t.Errorf("kvm_amd with svm: %+v", a)
+	}
+	os.RemoveAll(dir + "/mod/kvm_amd")
+	os.MkdirAll(dir+"/mod/kvm_pvm", 0o755)
+	if a := detectAccel(dir+"/mod", cpuinfo); a.Hardware || a.Module != "kvm_pvm" {
+		t.Errorf("kvm_pvm: %+v", a)
+	}
+}

@@ -1,0 +1,88 @@
+// Package control is the VM control protocol: versioned JSON lines over a unix socket, one socket per running VM.
+//
+// Every request is one line: {"v":1,"id":N,"op":"status","args":{...}}. Every reply is one line with the same id:
+// {"v":1,"id":N,"ok":true,"result":{...}} or {"v":1,"id":N,"ok":false,"error":"..."}. An unknown op, a malformed
+// line or a newer protocol version gets an error reply; the connection and the VM carry on.
+package control
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Version is the protocol version this build speaks.
+const Version = 1
+
+// MaxLine bounds one request or reply line, so a misbehaving peer cannot make the other side buffer without end.
+const MaxLine = 1 << 20
+
+// Request is one call.
+type Request struct {
+	V    int             `json:"v"`
+	ID   uint64          `json:"id"`
+	Op   string          `json:"op"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// Reply answers one Request.
+type Reply struct {
+	V      int             `json:"v"`
+	ID     uint64          `json:"id"`
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// Operation names.
+const (
+	OpStatus   = "status"   // -> Status
+	OpStop     = "stop"     // press the ACPI power button
+	OpPowerOff = "poweroff" // immediate power off
+)
+
+// VM states as reported in Status.
+const (
+	StateStarting = "starting"
+	StateRunning  = "running"
+	StateStopping = "stopping"
+	StateStopped  = "stopped"
+	StateCrashed  = "crashed"
+)
+
+// Status is the reply to OpStatus.
+type Status struct {
+	Name          string  `json:"name"`
+	State         string  `json:"state"`
+	PID           int     `json:"pid"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	VCPUs         int     `json:"vcpus"`
+	MemoryMiB     int     `json:"memory_mib"`
+	CPUModel      string  `json:"cpu_model"`
+	Boots         int     `json:"boots"`
+	Error         string  `json:"error,omitempty"`
+}
+
+// ErrUnknownOp is returned by a Handler that does not know a request's op.
+var ErrUnknownOp = errors.New("unknown request")
+
+// Handler serves requests. It returns the result to encode, or an error to send back. It must not panic on any
+// request: args come from whoever can reach the socket.
+type Handler interface {
+	Handle(op string, args json.RawMessage) (any, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(op string, args json.RawMessage) (any, error)
+
+// Handle calls f.
+func (f HandlerFunc) Handle(op string, args json.RawMessage) (any, error) { return f(op, args) }
+
+// RemoteError is an error reply from the other side.
+type RemoteError struct{ Msg string }
+
+func (e *RemoteError) Error() string { return e.Msg }
+
+func errorReply(id uint64, format string, a ...any) Reply {
+	return Reply{V: Version, ID: id, Error: fmt.Sprintf(format, a...)}
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what Paddock needs, builds it, and runs it: `bash packaging/install-and-run.sh [PADDOCK ARGUMENTS]`.
+# With no arguments it checks this host (`paddock doctor`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. packaging/deps.sh
+install_debs "${runtime_debs[@]}"
+mkdir -p bin
+go build -o bin/paddock .
+if [ $# -eq 0 ]; then set -- doctor; fi
+exec ./bin/paddock "$@"

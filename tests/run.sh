@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the tests need, checks formatting and static analysis, and runs every test.
+# PADDOCK_REQUIRE_KVM=1 turns "skipped: needs /dev/kvm" into a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. packaging/deps.sh
+install_debs "${runtime_debs[@]}" "${test_debs[@]}"
+install_go_tools
+
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt: these files need formatting:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+go vet ./...
+staticcheck ./...
+go test -count=1 -timeout 20m "$@" ./...
