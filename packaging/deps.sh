@@ -25,8 +25,8 @@ install_debs() {
 
 # Run time: SeaBIOS boots ISOs and installed disks.
 runtime_debs=(seabios)
-# Tests: GNU as/ld/objcopy assemble the small test guests.
-test_debs=(binutils)
+# Tests: GNU as/ld/objcopy assemble the small test guests; iasl checks the ACPI tables.
+test_debs=(binutils acpica-tools)
 
 install_go_tools() {
 	export PATH="$(go env GOPATH)/bin:$PATH"

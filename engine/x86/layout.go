@@ -27,7 +27,7 @@ const (
 // Low-memory addresses used for direct (firmware-less) Linux boot. All lie below the EBDA at 0x9FC00.
 const (
 	BootGDTAddr     = 0x0500
-	BootStackTop    = 0x8000 // grows down from here; the kernel sets up its own stack at once
+	BootStackTop    = 0x8FF0 // grows down towards the zero page; the kernel sets up its own stack at once
 	ZeroPageAddr    = 0x7000
 	PML4Addr        = 0x9000
 	PDPTAddr        = 0xA000

@@ -1,0 +1,310 @@
+package machine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"paddock/engine/bus"
+	"paddock/engine/control"
+	"paddock/engine/guestmem"
+	"paddock/engine/kvm"
+)
+
+// Outcome is how a run ended without an engine failure.
+type Outcome int
+
+// Outcomes.
+const (
+	PoweredOff Outcome = iota // the guest powered off (ACPI S5) or was powered off from outside
+	Rebooted                  // the guest reset and Config.NoReboot was set
+)
+
+func (o Outcome) String() string {
+	if o == Rebooted {
+		return "rebooted"
+	}
+	return "powered off"
+}
+
+type event int
+
+const (
+	eventNone event = iota
+	eventPowerOff
+	eventReset
+	eventFailure
+)
+
+// Machine is one VM across its whole life, reboots included.
+type Machine struct {
+	cfg   Config
+	log   *slog.Logger
+	sys   *kvm.System
+	accel kvm.Accel
+	model string
+	cpuid []kvm.CPUIDEntry
+
+	kernel []byte
+	initrd []byte
+
+	legacy *legacyDevices // devices whose state outlives a guest reset (CMOS RAM, the serial line)
+
+	mu      sync.Mutex
+	state   string
+	lastErr string
+	started time.Time
+	boots   int
+	cur     *boot
+	stopReq atomic.Bool // a forced power-off was asked for
+}
+
+// New checks the configuration, opens KVM and reads the kernel and initrd. It does not start the guest.
+func New(cfg Config, log *slog.Logger) (*Machine, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	sys, err := OpenKVM(cfg.KVMPath)
+	if err != nil {
+		return nil, err
+	}
+	m := &Machine{cfg: cfg, log: log, sys: sys, accel: kvm.DetectAccel(), state: control.StateStarting}
+	if err := m.prepare(); err != nil {
+		sys.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// OpenKVM opens the KVM device and explains the usual reasons it cannot be opened.
+func OpenKVM(path string) (*kvm.System, error) {
+	sys, err := kvm.Open(path)
+	switch {
+	case err == nil:
+		return sys, nil
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("%s does not exist: this host has no KVM (enable virtualization in the firmware and load kvm_intel or kvm_amd)", path)
+	case errors.Is(err, os.ErrPermission):
+		return nil, fmt.Errorf("no permission to open %s: add your user to the kvm group (sudo usermod -aG kvm $USER) and log in again", path)
+	default:
+		return nil, err
+	}
+}
+
+func (m *Machine) prepare() error {
+	var err error
+	if m.kernel, err = os.ReadFile(m.cfg.Kernel); err != nil {
+		return fmt.Errorf("read kernel: %w", err)
+	}
+	if m.cfg.Initrd != "" {
+		if m.initrd, err = os.ReadFile(m.cfg.Initrd); err != nil {
+			return fmt.Errorf("read initrd: %w", err)
+		}
+	}
+	m.model = m.cfg.CPUModel
+	if m.model == CPUModelAuto {
+		m.model = CPUModelHost
+		if !m.accel.Hardware {
+			m.model = CPUModelBaseline
+		}
+	}
+	if m.cpuid, err = m.sys.SupportedCPUID(); err != nil {
+		return err
+	}
+	if max := m.sys.CheckExtension(kvm.CapMaxVCPUs); max > 0 && m.cfg.CPUs > max {
+		return fmt.Errorf("--cpus %d: KVM on this host allows at most %d", m.cfg.CPUs, max)
+	}
+	m.legacy = newLegacyDevices(m)
+	return nil
+}
+
+// Accel says what kind of KVM runs the guest.
+func (m *Machine) Accel() kvm.Accel { return m.accel }
+
+// CPUModel is the CPU model in effect (auto resolved).
+func (m *Machine) CPUModel() string { return m.model }
+
+// Close releases KVM. Call it after Run returns.
+func (m *Machine) Close() error {
+	m.legacy.close()
+	return m.sys.Close()
+}
+
+// Run boots the guest and blocks until it powers off, resets with NoReboot, fails, or ctx ends (a forced power
+// off). A guest reset without NoReboot boots it again.
+func (m *Machine) Run(ctx context.Context) (Outcome, error) {
+	m.mu.Lock()
+	m.started = time.Now()
+	m.mu.Unlock()
+	for {
+		b, err := m.newBoot()
+		if err != nil {
+			m.setState(control.StateCrashed, err)
+			return PoweredOff, err
+		}
+		m.mu.Lock()
+		m.boots++
+		m.cur = b
+		m.state = control.StateRunning
+		m.mu.Unlock()
+
+		ev, err := b.run(ctx)
+		b.close()
+		m.mu.Lock()
+		m.cur = nil
+		m.mu.Unlock()
+
+		switch {
+		case ev == eventFailure:
+			m.setState(control.StateCrashed, err)
+			return PoweredOff, err
+		case ev == eventReset && !m.stopReq.Load() && ctx.Err() == nil:
+			if m.cfg.NoReboot {
+				m.setState(control.StateStopped, nil)
+				return Rebooted, nil
+			}
+			m.log.Info("guest reset: booting again")
+			m.legacy.reset()
+			continue
+		default:
+			m.setState(control.StateStopped, nil)
+			return PoweredOff, nil
+		}
+	}
+}
+
+func (m *Machine) setState(s string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.state = s
+	if err != nil {
+		m.lastErr = err.Error()
+	}
+}
+
+// PowerButton presses the ACPI power button; a guest that listens shuts down cleanly.
+func (m *Machine) PowerButton() error {
+	m.mu.Lock()
+	running := m.cur != nil
+	if running {
+		m.state = control.StateStopping
+	}
+	m.mu.Unlock()
+	if !running {
+		return errors.New("the VM is not running")
+	}
+	m.legacy.pressPowerButton()
+	return nil
+}
+
+// PowerOff ends the guest at once, like pulling the plug.
+func (m *Machine) PowerOff() {
+	m.stopReq.Store(true)
+	m.mu.Lock()
+	b := m.cur
+	m.mu.Unlock()
+	if b != nil {
+		b.finish(eventPowerOff, nil)
+	}
+}
+
+// SerialInput feeds bytes to the guest's COM1, as typed on its console.
+func (m *Machine) SerialInput(p []byte) { m.legacy.serialInput(p) }
+
+// Status reports the VM's state for `paddock status`.
+func (m *Machine) Status() control.Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := control.Status{
+		Name: m.cfg.Name, State: m.state, PID: os.Getpid(), VCPUs: m.cfg.CPUs, MemoryMiB: m.cfg.MemoryMiB,
+		CPUModel: m.model, Boots: m.boots, Error: m.lastErr,
+	}
+	if !m.started.IsZero() {
+		st.UptimeSeconds = time.Since(m.started).Seconds()
+	}
+	return st
+}
+
+// Handle serves the control protocol for this VM.
+func (m *Machine) Handle(op string, args json.RawMessage) (any, error) {
+	switch op {
+	case control.OpStatus:
+		return m.Status(), nil
+	case control.OpStop:
+		if err := m.PowerButton(); err != nil {
+			return nil, err
+		}
+		return m.Status(), nil
+	case control.OpPowerOff:
+		m.PowerOff()
+		return m.Status(), nil
+	}
+	return nil, fmt.Errorf("%w %q", control.ErrUnknownOp, op)
+}
+
+// boot is one power-on of the guest: a fresh KVM VM, RAM and devices. A reset throws it away and builds another.
+type boot struct {
+	m    *Machine
+	log  *slog.Logger
+	vm   *kvm.VM
+	mem  *guestmem.Memory
+	pio  *bus.Bus
+	mmio *bus.Bus
+
+	vcpus         []*vcpuThread
+	closers       []func() error
+	seenUnclaimed sync.Map
+
+	stopping atomic.Bool
+	once     sync.Once
+	events   chan outcomeEvent
+}
+
+type outcomeEvent struct {
+	ev  event
+	err error
+}
+
+// finish ends this boot with the first event reported; later ones are ignored.
+func (b *boot) finish(ev event, err error) {
+	b.once.Do(func() {
+		b.stopping.Store(true)
+		b.events <- outcomeEvent{ev, err}
+	})
+}
+
+// run starts the vCPUs and waits for the boot to end.
+func (b *boot) run(ctx context.Context) (event, error) {
+	for _, t := range b.vcpus {
+		go b.runVCPU(t)
+	}
+	var out outcomeEvent
+	select {
+	case out = <-b.events:
+	case <-ctx.Done():
+		b.finish(eventPowerOff, nil)
+		out = <-b.events
+	}
+	for _, t := range b.vcpus {
+		t.stop()
+	}
+	return out.ev, out.err
+}
+
+// close releases everything the boot created, in reverse order.
+func (b *boot) close() {
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		if err := b.closers[i](); err != nil {
+			b.log.Warn("releasing VM resource failed", "err", err)
+		}
+	}
+}
+
+func (b *boot) onClose(f func() error) { b.closers = append(b.closers, f) }

@@ -1,0 +1,315 @@
+// Package linux_test boots Debian's stock kernel with an initramfs of busybox and the kernel's own virtio modules
+// (tests/guest/build-linux-guest.sh) through `paddock run`, one test per paddock.test= name. A stock kernel
+// needs hardware virtualization: elsewhere these tests skip, saying why, unless PADDOCK_LINUX_TESTS=1.
+package linux_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	skipReason string
+	paddockBin string
+	guestDir   string
+	setupErr   error
+)
+
+func TestMain(m *testing.M) {
+	skipReason = whyNot()
+	var tmp string
+	if skipReason == "" {
+		tmp, setupErr = os.MkdirTemp("", "paddock-linux-test-")
+		if setupErr == nil {
+			setupErr = setup(tmp)
+		}
+		if setupErr != nil {
+			fmt.Fprintln(os.Stderr, setupErr)
+		}
+	}
+	code := m.Run()
+	if tmp != "" {
+		os.RemoveAll(tmp)
+	}
+	os.Exit(code)
+}
+
+// whyNot says why this host cannot run a stock Linux guest, or "" if it can (or PADDOCK_LINUX_TESTS=1 says so).
+func whyNot() string {
+	if os.Getenv("PADDOCK_LINUX_TESTS") == "1" {
+		return ""
+	}
+	cpuinfo, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return fmt.Sprintf("cannot read /proc/cpuinfo (%v)", err)
+	}
+	if !regexp.MustCompile(`(?m)^flags\s*:.*\b(vmx|svm)\b`).Match(cpuinfo) {
+		return "no hardware virtualization (no vmx or svm flag in /proc/cpuinfo); a stock kernel does not boot on a software KVM"
+	}
+	if _, err := os.Stat("/sys/module/kvm_pvm"); err == nil {
+		return "/dev/kvm is the software kvm_pvm module, where a stock kernel does not boot"
+	}
+	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
+		return fmt.Sprintf("/dev/kvm is not usable (%v)", err)
+	} else {
+		f.Close()
+	}
+	return ""
+}
+
+// setup builds paddock and the Linux guest (cached by Debian package version).
+func setup(tmp string) error {
+	paddockBin = filepath.Join(tmp, "paddock")
+	if out, err := exec.Command("go", "build", "-o", paddockBin, "paddock").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build paddock: %v\n%s", err, out)
+	}
+	script, err := filepath.Abs("../guest/build-linux-guest.sh")
+	if err != nil {
+		return err
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command("bash", script)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("%s: %v\n%s", script, err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	guestDir = lines[len(lines)-1]
+	for _, f := range []string{"vmlinuz", "initramfs.cpio.gz"} {
+		if _, err := os.Stat(filepath.Join(guestDir, f)); err != nil {
+			return fmt.Errorf("the Linux guest build left no %s: %w", f, err)
+		}
+	}
+	return nil
+}
+
+func ready(t *testing.T) {
+	t.Helper()
+	if skipReason != "" {
+		t.Skipf("skipped: %s (PADDOCK_LINUX_TESTS=1 runs them anyway)", skipReason)
+	}
+	if setupErr != nil {
+		t.Fatalf("setting up: %v", setupErr)
+	}
+}
+
+func timeout() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("PADDOCK_TEST_TIMEOUT")); err == nil && d > 0 {
+		return d
+	}
+	return 3 * time.Minute
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// vm is one `paddock run` of the Linux guest.
+type vm struct {
+	t      *testing.T
+	env    []string
+	args   []string
+	cmd    *exec.Cmd
+	out    syncBuffer
+	errOut syncBuffer
+	done   chan struct{}
+	code   int
+}
+
+func newEnv(t *testing.T) []string {
+	runtimeDir, err := os.MkdirTemp("", "pdk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(runtimeDir) })
+	env := []string{"PADDOCK_HOME=" + t.TempDir(), "XDG_RUNTIME_DIR=" + runtimeDir}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "PADDOCK_HOME" && k != "XDG_RUNTIME_DIR" {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// boot starts the guest running test name, with extra paddock run flags and kernel command-line words.
+func boot(t *testing.T, env []string, name string, cmdline string, extra ...string) *vm {
+	t.Helper()
+	ready(t)
+	args := append([]string{"run",
+		"--kernel", filepath.Join(guestDir, "vmlinuz"),
+		"--initrd", filepath.Join(guestDir, "initramfs.cpio.gz"),
+		"--append", strings.TrimSpace("console=ttyS0 panic=-1 paddock.test=" + name + " " + cmdline),
+		"--serial", "stdio"}, extra...)
+	v := &vm{t: t, env: env, args: args, done: make(chan struct{})}
+	v.cmd = exec.Command(paddockBin, args...)
+	v.cmd.Env = env
+	v.cmd.Stdout = &v.out
+	v.cmd.Stderr = &v.errOut
+	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := v.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		err := v.cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			v.code = ee.ExitCode()
+		} else if err != nil {
+			v.code = -1
+		}
+		close(v.done)
+	}()
+	t.Cleanup(v.kill)
+	return v
+}
+
+func (v *vm) kill() {
+	select {
+	case <-v.done:
+	default:
+		_ = syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL)
+		<-v.done
+	}
+}
+
+func (v *vm) describe() string {
+	return fmt.Sprintf("command: paddock %s\n--- serial ---\n%s\n--- stderr ---\n%s",
+		strings.Join(v.args, " "), v.out.String(), v.errOut.String())
+}
+
+var failLine = regexp.MustCompile(`PADDOCK-TEST \S+ FAIL.*`)
+
+// waitFor waits for want on the serial console; a FAIL report, an early exit or the timeout fails the test.
+func (v *vm) waitFor(want string) {
+	v.t.Helper()
+	deadline := time.Now().Add(timeout())
+	for !strings.Contains(v.out.String(), want) {
+		if m := failLine.FindString(v.out.String()); m != "" {
+			v.t.Fatalf("%s\n%s", m, v.describe())
+		}
+		select {
+		case <-v.done:
+			v.t.Fatalf("paddock exited (status %d) before %q\n%s", v.code, want, v.describe())
+		default:
+		}
+		if time.Now().After(deadline) {
+			v.kill()
+			v.t.Fatalf("no %q within %v; killed the VM\n%s", want, timeout(), v.describe())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// exitsCleanly waits for paddock to end with status 0.
+func (v *vm) exitsCleanly() {
+	v.t.Helper()
+	select {
+	case <-v.done:
+	case <-time.After(timeout()):
+		v.kill()
+		v.t.Fatalf("the VM did not end within %v\n%s", timeout(), v.describe())
+	}
+	if v.code != 0 {
+		v.t.Fatalf("paddock exited with status %d\n%s", v.code, v.describe())
+	}
+}
+
+func passes(t *testing.T, name, cmdline string, extra ...string) *vm {
+	t.Helper()
+	v := boot(t, newEnv(t), name, cmdline, extra...)
+	v.waitFor("PADDOCK-TEST " + name + " PASS")
+	v.exitsCleanly()
+	return v
+}
+
+func TestBoot(t *testing.T)     { passes(t, "boot", "") }
+func TestPoweroff(t *testing.T) { passes(t, "poweroff", "") }
+func TestRng(t *testing.T)      { passes(t, "rng", "") }
+func TestReboot(t *testing.T)   { passes(t, "reboot", "", "--no-reboot") }
+
+func TestCPUs(t *testing.T) {
+	for _, n := range []string{"1", "2", "4"} {
+		t.Run(n, func(t *testing.T) { passes(t, "cpus", "paddock.cpus="+n, "--cpus", n) })
+	}
+}
+
+func diskImage(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(path, []byte("PADDOCK-DISK-READ"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func readAt(t *testing.T, path string, off int64, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestBlk(t *testing.T) {
+	img := diskImage(t)
+	v := passes(t, "blk", "", "--disk", img)
+	if !strings.Contains(v.out.String(), "sectors=131072") {
+		t.Errorf("the guest did not see a 64 MiB disk\n%s", v.describe())
+	}
+	if got := readAt(t, img, 4096, 20); got != "PADDOCK-DISK-WRITTEN" {
+		t.Errorf("after the guest's flushed write the image holds %q at 4096", got)
+	}
+}
+
+func TestBlkReadOnly(t *testing.T) {
+	img := diskImage(t)
+	passes(t, "blk-ro", "", "--disk", img+",ro")
+	if got := readAt(t, img, 4096, 1); got != "\x00" {
+		t.Errorf("a read-only disk image was written: %q at 4096", got)
+	}
+}
+
+func TestStop(t *testing.T) {
+	env := newEnv(t)
+	name := fmt.Sprintf("linux%d", os.Getpid())
+	v := boot(t, env, "stop", "", "--name", name)
+	v.waitFor("PADDOCK-TEST stop WAITING")
+	stop := exec.Command(paddockBin, "stop", name)
+	stop.Env = env
+	if out, err := stop.CombinedOutput(); err != nil {
+		t.Fatalf("paddock stop %s: %v\n%s", name, err, out)
+	}
+	v.waitFor("PADDOCK-TEST stop PASS")
+	v.exitsCleanly()
+}

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"paddock/engine/kvm"
+	"paddock/engine/machine"
+)
+
+// The SeaBIOS image firmware boot will need, from Debian's seabios package.
+const seabiosPath = "/usr/share/seabios/bios.bin"
+
+type check struct {
+	level string // OK, WARN, FAIL
+	what  string
+	note  string
+}
+
+func doctorCommand(env Env, args []string) error {
+	fs := newFlagSet(env, "doctor", "")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	checks := doctorChecks("/dev/kvm")
+	failed := false
+	for _, c := range checks {
+		fmt.Fprintf(env.Stdout, "%-4s  %-34s %s\n", c.level, c.what, c.note)
+		failed = failed || c.level == "FAIL"
+	}
+	if failed {
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+func doctorChecks(kvmPath string) []check {
+	var out []check
+	add := func(level, what, note string) { out = append(out, check{level, what, note}) }
+
+	if _, err := os.Stat(kvmPath); err != nil {
+		add("FAIL", "KVM device "+kvmPath, "missing: enable virtualization in the firmware settings and load kvm_intel or kvm_amd")
+	} else {
+		sys, err := machine.OpenKVM(kvmPath)
+		if err != nil {
+			add("FAIL", "KVM device "+kvmPath, err.Error())
+		} else {
+			defer sys.Close()
+			add("OK", "KVM device "+kvmPath, "opened, API version 12")
+			for _, c := range []struct {
+				name string
+				cap  int
+			}{
+				{"in-kernel irqchip", kvm.CapIRQChip}, {"in-kernel PIT", kvm.CapPIT2},
+				{"user memory slots", kvm.CapUserMemory}, {"MSI injection", kvm.CapSignalMSI},
+				{"irqfd", kvm.CapIRQFD}, {"ioeventfd", kvm.CapIOEventFD}, {"immediate exit", kvm.CapImmediateExit},
+			} {
+				if sys.CheckExtension(c.cap) > 0 {
+					add("OK", "KVM capability: "+c.name, "")
+				} else {
+					add("FAIL", "KVM capability: "+c.name, "missing; the engine needs it")
+				}
+			}
+			add("OK", "KVM vCPU limit", fmt.Sprintf("%d per VM (recommended %d)", sys.CheckExtension(kvm.CapMaxVCPUs), sys.CheckExtension(kvm.CapNrVCPUs)))
+		}
+	}
+	a := kvm.DetectAccel()
+	if a.Hardware {
+		add("OK", "hardware virtualization", a.Describe())
+	} else {
+		add("WARN", "hardware virtualization", a.Describe()+"; the engine picks the baseline CPU model")
+	}
+	if _, err := os.Stat(seabiosPath); err == nil {
+		add("OK", "SeaBIOS firmware", seabiosPath)
+	} else {
+		add("WARN", "SeaBIOS firmware", seabiosPath+" missing: install Debian's seabios package to boot ISOs and disks")
+	}
+	if avail, err := machine.HostAvailableMiB(); err != nil {
+		add("WARN", "free memory", err.Error())
+	} else if avail < 1024 {
+		add("WARN", "free memory", fmt.Sprintf("%d MiB available: little room for guests", avail))
+	} else {
+		add("OK", "free memory", fmt.Sprintf("%d MiB available for guests", avail))
+	}
+	return out
+}

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"paddock/engine/control"
+	"paddock/engine/machine"
+)
+
+// diskFlags collects repeated --disk PATH[,ro] options.
+type diskFlags []machine.Disk
+
+func (d *diskFlags) String() string { return "" }
+
+func (d *diskFlags) Set(v string) error {
+	path, opts, _ := strings.Cut(v, ",")
+	if path == "" {
+		return errors.New("empty disk path")
+	}
+	disk := machine.Disk{Path: path}
+	for _, o := range strings.Split(opts, ",") {
+		switch o {
+		case "":
+		case "ro":
+			disk.ReadOnly = true
+		case "rw":
+			disk.ReadOnly = false
+		default:
+			return fmt.Errorf("unknown disk option %q (want ro or rw)", o)
+		}
+	}
+	*d = append(*d, disk)
+	return nil
+}
+
+func runCommand(env Env, args []string) error {
+	fs := newFlagSet(env, "run", "--kernel PATH [--initrd PATH] [--append CMDLINE] [OPTIONS]")
+	var cfg machine.Config
+	var disks diskFlags
+	fs.StringVar(&cfg.Kernel, "kernel", "", "Linux `bzImage` or ELF vmlinux to boot")
+	fs.StringVar(&cfg.Initrd, "initrd", "", "initial ramdisk `file`")
+	fs.StringVar(&cfg.Cmdline, "append", "console=ttyS0", "kernel command `line`")
+	fs.IntVar(&cfg.CPUs, "cpus", 1, "number of virtual CPUs")
+	fs.IntVar(&cfg.MemoryMiB, "memory", 512, "guest memory in `MiB`")
+	fs.Var(&disks, "disk", "raw disk image `PATH[,ro]` (repeatable)")
+	serial := fs.String("serial", "stdio", "where COM1 goes: stdio, none, or a `FILE`")
+	fs.BoolVar(&cfg.NoReboot, "no-reboot", false, "exit when the guest reboots instead of restarting it")
+	fs.StringVar(&cfg.Name, "name", "", "make the VM reachable as `NAME` (paddock status/stop NAME)")
+	fs.StringVar(&cfg.CPUModel, "cpu", "", "CPU model: host or baseline (default: host with hardware virtualization, else baseline)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	cfg.Disks = disks
+
+	var console io.Writer
+	var input io.Reader
+	switch *serial {
+	case "stdio":
+		console, input = env.Stdout, env.Stdin
+	case "none":
+		console = io.Discard
+	default:
+		f, err := os.OpenFile(*serial, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("serial output: %w", err)
+		}
+		defer f.Close()
+		console = f
+	}
+	cfg.Console = console
+
+	log := newLogger(env.Stderr)
+	m, err := machine.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if !m.Accel().Hardware {
+		fmt.Fprintf(env.Stderr, "paddock: warning: %s; expect a slow boot\n", m.Accel().Describe())
+	}
+
+	if cfg.Name != "" {
+		if _, err := control.EnsureSocketDir(); err != nil {
+			return err
+		}
+		srv, err := control.Listen(control.SocketPath(cfg.Name), m, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	if input != nil {
+		restore := startConsoleInput(input, m.SerialInput, log)
+		defer restore()
+	}
+	outcome, err := m.Run(ctx)
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(env.Stderr, "paddock: VM stopped")
+		return exitError{code: 130}
+	}
+	log.Info("guest ended", "outcome", outcome.String())
+	return nil
+}

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"paddock/engine/control"
+)
+
+func dialVM(name string) (*control.Client, error) {
+	if err := control.ValidateName(name); err != nil {
+		return nil, err
+	}
+	c, err := control.Dial(control.SocketPath(name))
+	if err != nil {
+		return nil, fmt.Errorf("VM %q: %w", name, err)
+	}
+	return c, nil
+}
+
+func oneName(fs interface{ Args() []string }) (string, error) {
+	if len(fs.Args()) != 1 {
+		return "", usageError{"expects exactly one VM name"}
+	}
+	return fs.Args()[0], nil
+}
+
+func statusCommand(env Env, args []string) error {
+	fs := newFlagSet(env, "status", "[--json] NAME")
+	asJSON := fs.Bool("json", false, "print the status as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	name, err := oneName(fs)
+	if err != nil {
+		return err
+	}
+	c, err := dialVM(name)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var st control.Status
+	if err := c.Call(control.OpStatus, nil, &st); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fmt.Fprintf(env.Stdout, "name:      %s\n", st.Name)
+	fmt.Fprintf(env.Stdout, "state:     %s\n", st.State)
+	fmt.Fprintf(env.Stdout, "uptime:    %s\n", (time.Duration(st.UptimeSeconds) * time.Second).String())
+	fmt.Fprintf(env.Stdout, "vcpus:     %d\n", st.VCPUs)
+	fmt.Fprintf(env.Stdout, "memory:    %d MiB\n", st.MemoryMiB)
+	fmt.Fprintf(env.Stdout, "cpu model: %s\n", st.CPUModel)
+	fmt.Fprintf(env.Stdout, "pid:       %d\n", st.PID)
+	if st.Error != "" {
+		fmt.Fprintf(env.Stdout, "error:     %s\n", st.Error)
+	}
+	return nil
+}
+
+func stopCommand(env Env, args []string) error {
+	fs := newFlagSet(env, "stop", "[--force] NAME")
+	force := fs.Bool("force", false, "power off at once instead of asking the guest to shut down")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	name, err := oneName(fs)
+	if err != nil {
+		return err
+	}
+	c, err := dialVM(name)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if *force {
+		if err := c.Call(control.OpPowerOff, nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%s: powered off\n", name)
+		return nil
+	}
+	if err := c.Call(control.OpStop, nil, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s: power button pressed; the guest is shutting down\n", name)
+	return nil
+}
