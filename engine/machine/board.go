@@ -10,6 +10,8 @@ import (
 	"paddock/engine/devices/i8042"
 	"paddock/engine/devices/rtc"
 	"paddock/engine/devices/serial"
+	"paddock/engine/devices/sink"
+	"paddock/engine/devices/syscontrol"
 	"paddock/engine/guestmem"
 	"paddock/engine/kvm"
 	"paddock/engine/pci"
@@ -43,6 +45,9 @@ type legacyDevices struct {
 	i8042  *i8042.Controller
 	rtc    *rtc.RTC
 	pm     *acpipm.PM
+
+	postCodes  *sink.Sink
+	sysControl *syscontrol.PortA
 }
 
 func newLegacyDevices(m *Machine) *legacyDevices {
@@ -54,6 +59,8 @@ func newLegacyDevices(m *Machine) *legacyDevices {
 		ResetCPU: func() { m.guestEvent(eventReset) },
 	})
 	d.rtc = rtc.New(rtc.Config{IRQ: line(x86.IRQRTC)})
+	d.postCodes = sink.New(0xff)
+	d.sysControl = syscontrol.New(func() { m.guestEvent(eventReset) })
 	d.pm = acpipm.New(acpipm.Config{SCI: line(x86.IRQACPISCI), PowerOff: func() { m.guestEvent(eventPowerOff) }, Logger: m.log})
 	return d
 }
@@ -71,6 +78,9 @@ func (d *legacyDevices) attach(vm *kvm.VM, pio *bus.Bus) error {
 		{x86.PortRTC, rtc.Size, d.rtc},
 		{x86.PortACPIPM1aEvent, acpipm.EventBlockSize, d.pm.EventBlock()},
 		{x86.PortACPIPM1aControl, acpipm.ControlBlockSize, d.pm.ControlBlock()},
+		{0x80, 1, d.postCodes}, // POST codes; also an I/O delay port
+		{0xED, 1, d.postCodes}, // the other I/O delay port
+		{syscontrol.Port, 1, d.sysControl},
 	} {
 		if err := pio.Register(r.port, r.size, r.dev); err != nil {
 			return fmt.Errorf("legacy device at port %#x: %w", r.port, err)
@@ -85,6 +95,7 @@ func (d *legacyDevices) reset() {
 	d.serial.Reset()
 	d.i8042.Reset()
 	d.pm.Reset()
+	d.rtc.Reset()
 }
 
 func (d *legacyDevices) pressPowerButton() { d.pm.PressPowerButton() }
@@ -95,6 +106,7 @@ func (d *legacyDevices) serialInput(p []byte) {
 func (d *legacyDevices) close() {
 	d.vm.Store(nil)
 	d.serial.Close()
+	d.rtc.Close()
 }
 
 // guestEvent ends the current boot because of something the guest did through a device.
@@ -158,7 +170,7 @@ func (m *Machine) newBoot() (b *boot, err error) {
 	}
 	info, err := x86.LoadKernel(b.mem, m.kernel, m.initrd, m.cfg.Cmdline, x86.LoadOptions{RSDP: rsdp})
 	if err != nil {
-		return b, err
+		return b, fmt.Errorf("load kernel %s: %w", m.cfg.Kernel, err)
 	}
 	return b, m.createVCPUs(b, info)
 }

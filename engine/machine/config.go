@@ -53,14 +53,8 @@ type Config struct {
 	KVMPath string
 }
 
-// Defaults fills what the caller left out.
+// Defaults for what a caller may leave out. CPUs and memory have none here: zero is an error, not a request.
 func (c *Config) Defaults() {
-	if c.CPUs == 0 {
-		c.CPUs = 1
-	}
-	if c.MemoryMiB == 0 {
-		c.MemoryMiB = 512
-	}
 	if c.KVMPath == "" {
 		c.KVMPath = "/dev/kvm"
 	}

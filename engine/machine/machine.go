@@ -15,6 +15,7 @@ import (
 	"paddock/engine/control"
 	"paddock/engine/guestmem"
 	"paddock/engine/kvm"
+	"paddock/engine/x86"
 )
 
 // Outcome is how a run ended without an engine failure.
@@ -102,6 +103,9 @@ func (m *Machine) prepare() error {
 	var err error
 	if m.kernel, err = os.ReadFile(m.cfg.Kernel); err != nil {
 		return fmt.Errorf("read kernel: %w", err)
+	}
+	if err := x86.CheckKernel(m.kernel); err != nil {
+		return fmt.Errorf("kernel %s: %w", m.cfg.Kernel, err)
 	}
 	if m.cfg.Initrd != "" {
 		if m.initrd, err = os.ReadFile(m.cfg.Initrd); err != nil {

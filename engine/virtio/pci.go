@@ -601,7 +601,14 @@ func (t *PCI) run(env *Env, stop, done chan struct{}) {
 					return
 				default:
 				}
+				vq := env.Queues[q]
+				if vq != nil {
+					vq.refill()
+				}
 				t.dev.Process(q)
+				if vq != nil && vq.refill() {
+					t.pending.Or(1 << uint(q)) // more left: come back after the other queues had a turn
+				}
 			}
 		}
 	}

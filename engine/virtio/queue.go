@@ -37,6 +37,11 @@ type Queue struct {
 	indirect bool
 	eventIdx bool
 
+	// budget bounds the chains one Process call may take, so that a driver whose buffers overwrite its own
+	// avail index cannot keep the worker busy forever; the transport sets it and re-queues the rest.
+	budget    int
+	exhausted bool
+
 	lastAvail     uint16 // next avail ring slot to consume
 	usedIdx       uint16
 	signalledUsed uint16 // usedIdx when the driver was last interrupted
@@ -65,7 +70,15 @@ func NewQueue(mem *guestmem.Memory, cfg QueueConfig, features uint64) (*Queue, e
 	if q.used, err = mem.Slice(cfg.Device, ringHeaderSize+usedElemSize*n+ringEventSize); err != nil {
 		return nil, violation("used ring: %v", err)
 	}
+	q.refill()
 	return q, nil
+}
+
+// refill grants the queue a fresh budget of one ring's worth of chains and reports whether the last one ran out.
+func (q *Queue) refill() bool {
+	ran := q.exhausted
+	q.budget, q.exhausted = int(q.size), false
+	return ran
 }
 
 // Size is the number of entries in the queue.
@@ -101,6 +114,11 @@ func (q *Queue) Next(c *Chain) (bool, error) {
 	if pending == 0 {
 		return false, nil
 	}
+	if q.budget <= 0 {
+		q.exhausted = true
+		return false, nil
+	}
+	q.budget--
 	if pending > q.size {
 		return false, violation("available index moved %d entries in a queue of %d", pending, q.size)
 	}

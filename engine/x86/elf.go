@@ -143,3 +143,13 @@ func findPVHEntry(notes []byte, align uint64) (uint32, bool) {
 	}
 	return 0, false
 }
+
+// CheckKernel says whether data is a kernel LoadKernel can boot (a bzImage or an ELF vmlinux), without loading it.
+func CheckKernel(data []byte) error {
+	if isELF(data) {
+		_, err := ParseELF(data)
+		return err
+	}
+	_, err := ParseBzImage(data)
+	return err
+}

@@ -122,6 +122,17 @@ func (r *RTC) SetByte(index, value byte) error {
 	return nil
 }
 
+// Reset is what the chip's RESET pin does on a machine reset: interrupt enables and flags clear, while the
+// time, the format and the RAM survive (they are battery-backed).
+func (r *RTC) Reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ram[regB] &^= bPIE | bAIE | bUIE | 0x08 // and SQWE
+	r.ram[regC] = 0
+	r.armTimer()
+	r.updateIRQ()
+}
+
 // Close stops the interrupt timer.
 func (r *RTC) Close() {
 	r.mu.Lock()

@@ -293,3 +293,23 @@ func FuzzAccesses(f *testing.F) {
 		}
 	})
 }
+
+func TestResetKeepsTimeAndRAMButDropsInterrupts(t *testing.T) {
+	line := &fakeLine{}
+	clock := &fakeClock{t: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	r := New(Config{IRQ: line, Now: clock.Now, Logger: quiet})
+	defer r.Close()
+	cmosWrite(r, 0x50, 0x77)
+	cmosWrite(r, regB, b24Hour|bBinary|bUIE)
+	clock.set(clock.t.Add(time.Second))
+	r.Reset()
+	if b := cmosRead(r, regB); b != b24Hour|bBinary {
+		t.Errorf("register B after reset = %#x, want the format kept and UIE cleared", b)
+	}
+	if cmosRead(r, 0x50) != 0x77 {
+		t.Error("CMOS RAM lost across reset")
+	}
+	if c := cmosRead(r, regC); c&cIRQF != 0 {
+		t.Errorf("C = %#x after reset", c)
+	}
+}
