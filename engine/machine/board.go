@@ -204,6 +204,7 @@ func (m *Machine) setupInterrupts(vm *kvm.VM) error {
 // attachPCI puts the PCI host bridge and the virtio devices on the buses.
 func (m *Machine) attachPCI(b *boot) error {
 	root := pci.NewRoot(b.mmio, m.log)
+	b.onClose(root.Close) // closes every function added to it, stopping the device workers
 	if err := b.pio.Register(x86.PortPCIConfig, 8, root.ConfigPorts()); err != nil {
 		return fmt.Errorf("PCI configuration ports: %w", err)
 	}
@@ -213,8 +214,8 @@ func (m *Machine) attachPCI(b *boot) error {
 			dev.Close()
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		b.onClose(fn.Close)
 		if err := root.Add(fn); err != nil {
+			fn.Close()
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		return nil

@@ -47,7 +47,7 @@ func registerOps(t *testing.T, ops []byte, ram []byte) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := 0; i < len(m.RAM); i += max(len(ram), 1) {
+		for i := 0; len(ram) > 0 && i < len(m.RAM); i += len(ram) {
 			copy(m.RAM[i:], ram)
 		}
 		fn, d, err := m.Attach(rng.New())
@@ -57,7 +57,7 @@ func registerOps(t *testing.T, ops []byte, ram []byte) {
 		defer fn.Close()
 		d.EnableMSIX()
 		bar := d.BARs[4]
-		for len(ops) >= 12 {
+		for n := 0; len(ops) >= 12 && n < 256; n++ {
 			kind, off, size := ops[0]%4, uint64(binary.LittleEndian.Uint16(ops[1:])), []int{1, 2, 4, 8}[ops[3]%4]
 			v := binary.LittleEndian.Uint64(ops[4:])
 			ops = ops[12:]

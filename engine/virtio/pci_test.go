@@ -433,3 +433,26 @@ func TestRootCloseStopsWorkers(t *testing.T) {
 		t.Fatalf("closed function still answers: %#x", id)
 	}
 }
+
+// A driver whose buffers overlap its own avail ring has the device rewrite the ring under itself; the worker must
+// still stop promptly on reset.
+func TestSelfFeedingQueueStillResets(t *testing.T) {
+	_, _, d := attachRNG(t)
+	if err := d.Setup(virtio.FeatureVersion1, 1); err != nil {
+		t.Fatal(err)
+	}
+	q := d.Queues[0]
+	for i := uint16(0); i < q.Size; i++ {
+		q.WriteDesc(i, q.Avail, uint32(6+2*q.Size), virtio.DescFlagWrite, 0)
+	}
+	q.Publish(0)
+	q.Kick()
+	time.Sleep(20 * time.Millisecond)
+	start := time.Now()
+	if err := d.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Fatalf("reset took %v", took)
+	}
+}

@@ -111,7 +111,7 @@ func runCommand(env Env, args []string) error {
 		return err
 	}
 	if ctx.Err() != nil {
-		fmt.Fprintln(env.Stderr, "paddock: VM stopped")
+		fmt.Fprintln(env.Stderr, "\npaddock: VM stopped")
 		return exitError{code: 130}
 	}
 	log.Info("guest ended", "outcome", outcome.String())
