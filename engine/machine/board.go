@@ -3,7 +3,10 @@ package machine
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 
 	"paddock/engine/bus"
 	"paddock/engine/devices/acpipm"
@@ -221,8 +224,13 @@ func (m *Machine) attachPCI(b *boot) error {
 		return nil
 	}
 	for i, d := range m.cfg.Disks {
-		disk, err := blk.Open(d.Path, blk.Options{ReadOnly: d.ReadOnly, Serial: fmt.Sprintf("paddock%d", i)})
+		fd, err := unix.FcntlInt(m.disks[i].Fd(), unix.F_DUPFD_CLOEXEC, 0)
 		if err != nil {
+			return fmt.Errorf("disk %s: %w", d.Path, err)
+		}
+		disk, err := blk.New(os.NewFile(uintptr(fd), d.Path), blk.Options{ReadOnly: d.ReadOnly, Serial: fmt.Sprintf("paddock%d", i)})
+		if err != nil {
+			unix.Close(fd)
 			return fmt.Errorf("disk %s: %w", d.Path, err)
 		}
 		if err := add(disk, "disk "+d.Path); err != nil {

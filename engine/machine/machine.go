@@ -15,6 +15,7 @@ import (
 	"paddock/engine/control"
 	"paddock/engine/guestmem"
 	"paddock/engine/kvm"
+	"paddock/engine/virtio/blk"
 	"paddock/engine/x86"
 )
 
@@ -54,6 +55,9 @@ type Machine struct {
 
 	kernel []byte
 	initrd []byte
+	// disks are opened and locked once; each boot's devices get their own descriptor of the same open file,
+	// so a reboot opens nothing (the VMM may be sandboxed by then).
+	disks []*os.File
 
 	legacy *legacyDevices // devices whose state outlives a guest reset (CMOS RAM, the serial line)
 
@@ -78,6 +82,7 @@ func New(cfg Config, log *slog.Logger) (*Machine, error) {
 	}
 	m := &Machine{cfg: cfg, log: log, sys: sys, accel: kvm.DetectAccel(), state: control.StateStarting}
 	if err := m.prepare(); err != nil {
+		m.closeDisks()
 		sys.Close()
 		return nil, err
 	}
@@ -125,6 +130,13 @@ func (m *Machine) prepare() error {
 	if max := m.sys.CheckExtension(kvm.CapMaxVCPUs); max > 0 && m.cfg.CPUs > max {
 		return fmt.Errorf("--cpus %d: KVM on this host allows at most %d", m.cfg.CPUs, max)
 	}
+	for _, d := range m.cfg.Disks {
+		f, err := blk.OpenImage(d.Path, d.ReadOnly)
+		if err != nil {
+			return fmt.Errorf("disk %s: %w", d.Path, err)
+		}
+		m.disks = append(m.disks, f)
+	}
 	m.legacy = newLegacyDevices(m)
 	return nil
 }
@@ -138,7 +150,15 @@ func (m *Machine) CPUModel() string { return m.model }
 // Close releases KVM. Call it after Run returns.
 func (m *Machine) Close() error {
 	m.legacy.close()
+	m.closeDisks()
 	return m.sys.Close()
+}
+
+func (m *Machine) closeDisks() {
+	for _, f := range m.disks {
+		f.Close()
+	}
+	m.disks = nil
 }
 
 // Run boots the guest and blocks until it powers off, resets with NoReboot, fails, or ctx ends (a forced power

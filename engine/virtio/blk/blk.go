@@ -67,11 +67,22 @@ var _ virtio.Device = (*Device)(nil)
 // Open opens a raw image. A writable image is locked exclusively (shared for read-only use) so that two VMs
 // never write one disk.
 func Open(path string, opts Options) (*Device, error) {
-	if len(opts.Serial) > SerialMax {
-		return nil, fmt.Errorf("blk: serial %q is longer than %d bytes", opts.Serial, SerialMax)
+	f, err := OpenImage(path, opts.ReadOnly)
+	if err != nil {
+		return nil, err
 	}
+	d, err := New(f, opts)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// OpenImage opens and locks a raw image file for New: exclusively for read-write, shared for read-only.
+func OpenImage(path string, readOnly bool) (*os.File, error) {
 	flag, lock := os.O_RDWR, unix.LOCK_EX
-	if opts.ReadOnly {
+	if readOnly {
 		flag, lock = os.O_RDONLY, unix.LOCK_SH
 	}
 	f, err := os.OpenFile(path, flag|unix.O_CLOEXEC, 0)
@@ -82,10 +93,17 @@ func Open(path string, opts Options) (*Device, error) {
 		f.Close()
 		return nil, fmt.Errorf("blk: disk image %s is in use by another process: %w", path, err)
 	}
+	return f, nil
+}
+
+// New makes a device over an image file opened by OpenImage; the device owns f and closes it on Close.
+func New(f *os.File, opts Options) (*Device, error) {
+	if len(opts.Serial) > SerialMax {
+		return nil, fmt.Errorf("blk: serial %q is longer than %d bytes", opts.Serial, SerialMax)
+	}
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("blk: size of disk image %s: %w", path, err)
+		return nil, fmt.Errorf("blk: size of disk image %s: %w", f.Name(), err)
 	}
 	d := &Device{f: f, readOnly: opts.ReadOnly, capacity: uint64(size) / SectorSize}
 	copy(d.serial[:], opts.Serial)
