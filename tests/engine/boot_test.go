@@ -128,12 +128,18 @@ func TestHelloBootProtocol(t *testing.T) {
 	checkMemoryMap(t, r, 256)
 }
 
-func TestHelloAbove4GiB(t *testing.T) {
-	r := runGuest(t, "hello", "--memory", "4096")
-	r.expectExit(t, 0)
-	r.guestHealthy(t)
-	r.expectLine(t, "PADDOCK-GUEST-OK")
-	checkMemoryMap(t, r, 4096)
+// The e820 map follows --memory across the 3 GiB boundary: the smallest VM, RAM that just fills the space below
+// the MMIO hole, one MiB more (which must land at 4 GiB), and 4 GiB.
+func TestHelloMemorySizes(t *testing.T) {
+	for _, mem := range []uint64{16, 3072, 3073, 4096} {
+		t.Run(fmt.Sprintf("%dMiB", mem), func(t *testing.T) {
+			r := runGuest(t, "hello", "--memory", fmt.Sprint(mem))
+			r.expectExit(t, 0)
+			r.guestHealthy(t)
+			r.expectLine(t, "PADDOCK-GUEST-OK")
+			checkMemoryMap(t, r, mem)
+		})
+	}
 }
 
 func TestHelloInitrd(t *testing.T) {

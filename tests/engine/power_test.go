@@ -18,14 +18,16 @@ func TestResetThroughI8042(t *testing.T) {
 		r.expectLine(t, "BOOT 1")
 		r.noLine(t, "BOOT 2")
 	})
-	t.Run("reboot", func(t *testing.T) {
-		r := runGuest(t, "reset")
-		r.expectExit(t, 0)
-		r.guestHealthy(t)
-		r.expectLine(t, "BOOT 1")
-		r.expectLine(t, "BOOT 2")
-		r.expectLine(t, "POWEROFF")
-	})
+	for _, cpus := range []string{"1", "4"} {
+		t.Run("reboot cpus="+cpus, func(t *testing.T) {
+			r := runGuest(t, "reset", "--cpus", cpus)
+			r.expectExit(t, 0)
+			r.guestHealthy(t)
+			r.expectLine(t, "BOOT 1")
+			r.expectLine(t, "BOOT 2")
+			r.expectLine(t, "POWEROFF")
+		})
+	}
 }
 
 // A triple fault is a reset: the guest starts again, or the run ends with --no-reboot.
@@ -61,7 +63,7 @@ func TestInternalErrorIsReported(t *testing.T) {
 	if !strings.Contains(r.stdout, "JUMPING d0000000") {
 		t.Fatalf("the guest did not get as far as its jump\n%s", r.describe())
 	}
-	line := r.expectCleanFailure(t, "internal")
+	line := r.expectCleanFailure(t, "internal", "suberror")
 	if !regexp.MustCompile(`(?i)\bd0000000\b|0x0*d0000000`).MatchString(line) {
 		t.Errorf("the error line does not give the guest RIP 0xd0000000: %s", line)
 	}

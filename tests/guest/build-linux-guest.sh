@@ -114,4 +114,9 @@ mv "$out/vmlinuz.new" "$out/vmlinuz"
 mv "$work/initramfs.cpio.gz" "$out/initramfs.cpio.gz"
 printf '%s\n' "${order[@]}" >"$out/modules"
 echo "$stamp" >"$out/stamp"
+# Guests built for kernels Debian has since replaced are of no further use.
+for old in "$cache_root"/*/; do
+	old=${old%/}
+	[ "$old" != "$out" ] && [ -f "$old/stamp" ] && rm -rf "$old"
+done
 echo "$out"

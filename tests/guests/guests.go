@@ -1,5 +1,20 @@
-// Package guests builds the engine layer's test guests: tiny bzImage kernels written in assembly that check one
-// piece of the virtual machine from inside and report on COM1. Building one takes milliseconds with GNU as and ld.
+// Package guests builds the engine layer's test guests: tiny bzImage kernels written in assembly (GNU as, AT&T
+// syntax) that check one piece of the virtual machine from inside and report on COM1. Building one takes
+// milliseconds. Each enters through the 64-bit boot protocol entry, keeps kernel-mode work short, and ends with
+// ACPI S5 ("POWEROFF"); an unexpected exception prints "GUEST-EXCEPTION ..." and powers off.
+//
+//	hello        the zero page, segment selectors, command line, initrd and e820 map; "PADDOCK-GUEST-OK"
+//	echo         COM1 receive interrupts via the IOAPIC: "READY", then each byte as <c>; "q" quits
+//	pci          bus 0 functions ("PCI bb:dd.f vvvv:dddd class") and their sized memory BARs ("BAR ...")
+//	msix         virtio-rng driven as a virtio 1.x driver with an MSI-X queue interrupt: "MSIX-OK n=16"
+//	reset        "BOOT n" counted in CMOS RAM; an i8042 reset on the first boot, power-off on the second
+//	powerbutton  "WAITING" for the ACPI power button's SCI, then "POWER-BUTTON"
+//	cpus         the MADT's entries and "CPUS n", the enabled local APICs
+//	smp          starts every AP the MADT lists with INIT and SIPI to a real-mode trampoline: "APS n", "APS-OK"
+//	badinsn      jumps to unbacked MMIO at 0xd0000000: the engine must report an internal error
+//	triplefault  an empty IDT and ud2: a triple fault, which is a reset
+//
+// Shared start-up code and helpers are in common.inc, the bzImage layout in guest.ld.
 package guests
 
 import (
