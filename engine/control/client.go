@@ -63,7 +63,7 @@ func (c *Client) Call(op string, args any, out any) error {
 		return fmt.Errorf("send %s: %w", op, err)
 	}
 	for {
-		raw, err := readLine(c.r)
+		raw, err := readLine(c.r, MaxReply)
 		if err != nil {
 			return fmt.Errorf("read reply to %s: %w", op, err)
 		}

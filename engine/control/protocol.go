@@ -14,8 +14,12 @@ import (
 // Version is the protocol version this build speaks.
 const Version = 1
 
-// MaxLine bounds one request or reply line, so a misbehaving peer cannot make the other side buffer without end.
-const MaxLine = 1 << 20
+// MaxLine bounds one request line, and MaxReply one reply line (a screenshot travels in one), so a misbehaving
+// peer cannot make the other side buffer without end.
+const (
+	MaxLine  = 1 << 20
+	MaxReply = 64 << 20
+)
 
 // Request is one call.
 type Request struct {
@@ -39,7 +43,36 @@ const (
 	OpStatus   = "status"   // -> Status
 	OpStop     = "stop"     // press the ACPI power button
 	OpPowerOff = "poweroff" // immediate power off
+	// OpScreenshot -> Screenshot.
+	OpScreenshot = "screenshot"
+	// OpSendKeys types keys (SendKeysArgs).
+	OpSendKeys = "send-keys"
+	// OpPointer moves the absolute pointer (PointerArgs).
+	OpPointer = "pointer"
 )
+
+// Screenshot is the guest screen as a PNG.
+type Screenshot struct {
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	PNG    []byte `json:"png"`
+}
+
+// SendKeysArgs names keys or key combinations ("ctrl+alt+delete", "enter"), each pressed and released in turn,
+// or text to type on a US keyboard. Exactly one of the two is set.
+type SendKeysArgs struct {
+	Keys []string `json:"keys,omitempty"`
+	Text string   `json:"text,omitempty"`
+}
+
+// PointerArgs puts the pointer at X, Y in guest screen pixels, optionally clicking a button (left, right,
+// middle) there, or turning the wheel (positive is up).
+type PointerArgs struct {
+	X     int    `json:"x"`
+	Y     int    `json:"y"`
+	Click string `json:"click,omitempty"`
+	Wheel int    `json:"wheel,omitempty"`
+}
 
 // VM states as reported in Status.
 const (

@@ -100,7 +100,7 @@ func (s *Server) serve(c net.Conn) {
 	r := bufio.NewReaderSize(c, 64<<10)
 	enc := json.NewEncoder(c)
 	for {
-		line, err := readLine(r)
+		line, err := readLine(r, MaxLine)
 		if err != nil {
 			if errors.Is(err, errLineTooLong) {
 				enc.Encode(errorReply(0, "request longer than %d bytes", MaxLine))
@@ -144,14 +144,14 @@ func (s *Server) dispatch(line []byte) (rep Reply) {
 
 var errLineTooLong = errors.New("line too long")
 
-func readLine(r *bufio.Reader) ([]byte, error) {
+func readLine(r *bufio.Reader, limit int) ([]byte, error) {
 	var line []byte
 	for {
 		frag, isPrefix, err := r.ReadLine()
 		if err != nil {
 			return nil, err
 		}
-		if len(line)+len(frag) > MaxLine {
+		if len(line)+len(frag) > limit {
 			return nil, errLineTooLong
 		}
 		line = append(line, frag...)

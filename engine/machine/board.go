@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -8,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"paddock/display"
 	"paddock/engine/bus"
 	"paddock/engine/devices/acpipm"
 	"paddock/engine/devices/i8042"
@@ -102,6 +104,10 @@ func (d *legacyDevices) reset() {
 }
 
 func (d *legacyDevices) pressPowerButton() { d.pm.PressPowerButton() }
+
+func (d *legacyDevices) pointer(display.PointerState, display.Mode) error {
+	return errors.New("pointer: no tablet device")
+}
 func (d *legacyDevices) serialInput(p []byte) {
 	d.serial.Input(p)
 }
@@ -161,6 +167,10 @@ func (m *Machine) newBoot() (b *boot, err error) {
 			return b, err
 		}
 	}
+	fb, err := b.attachFramebuffer(uint32(len(b.mem.Regions())))
+	if err != nil {
+		return b, err
+	}
 	if err = m.legacy.attach(b.vm, b.pio); err != nil {
 		return b, err
 	}
@@ -171,7 +181,7 @@ func (m *Machine) newBoot() (b *boot, err error) {
 	if err != nil {
 		return b, fmt.Errorf("write firmware tables: %w", err)
 	}
-	info, err := x86.LoadKernel(b.mem, m.kernel, m.initrd, m.cfg.Cmdline, x86.LoadOptions{RSDP: rsdp})
+	info, err := x86.LoadKernel(b.mem, m.kernel, m.initrd, m.cfg.Cmdline, x86.LoadOptions{RSDP: rsdp, Framebuffer: fb})
 	if err != nil {
 		return b, fmt.Errorf("load kernel %s: %w", m.cfg.Kernel, err)
 	}

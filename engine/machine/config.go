@@ -45,6 +45,8 @@ type Config struct {
 	MemoryMiB int
 	Disks     []Disk
 	CPUModel  string
+	// ScreenWidth and ScreenHeight size the guest's linear framebuffer; zero picks DefaultScreen.
+	ScreenWidth, ScreenHeight int
 	// NoReboot ends Run when the guest resets, instead of restarting it.
 	NoReboot bool
 	// Console receives the guest's COM1 output; nil discards it.
@@ -102,6 +104,9 @@ func (c *Config) Validate() error {
 	}
 	if total, err := hostMemoryMiB(); err == nil && uint64(c.MemoryMiB) > total {
 		return fmt.Errorf("--memory %d MiB is more than this host has (%d MiB)", c.MemoryMiB, total)
+	}
+	if _, err := c.screenMode(); err != nil {
+		return fmt.Errorf("--resolution: %w", err)
 	}
 	switch c.CPUModel {
 	case CPUModelAuto, CPUModelHost, CPUModelBaseline:

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"paddock/display"
 	"paddock/engine/bus"
 	"paddock/engine/control"
 	"paddock/engine/guestmem"
@@ -60,6 +61,7 @@ type Machine struct {
 	disks []*os.File
 
 	legacy *legacyDevices // devices whose state outlives a guest reset (CMOS RAM, the serial line)
+	fb     *display.Framebuffer
 
 	mu      sync.Mutex
 	state   string
@@ -83,6 +85,9 @@ func New(cfg Config, log *slog.Logger) (*Machine, error) {
 	m := &Machine{cfg: cfg, log: log, sys: sys, accel: kvm.DetectAccel(), state: control.StateStarting}
 	if err := m.prepare(); err != nil {
 		m.closeDisks()
+		if m.fb != nil {
+			m.fb.Close()
+		}
 		sys.Close()
 		return nil, err
 	}
@@ -137,6 +142,13 @@ func (m *Machine) prepare() error {
 		}
 		m.disks = append(m.disks, f)
 	}
+	mode, err := m.cfg.screenMode()
+	if err != nil {
+		return err
+	}
+	if m.fb, err = display.NewFramebuffer(mode); err != nil {
+		return err
+	}
 	m.legacy = newLegacyDevices(m)
 	return nil
 }
@@ -151,6 +163,7 @@ func (m *Machine) CPUModel() string { return m.model }
 func (m *Machine) Close() error {
 	m.legacy.close()
 	m.closeDisks()
+	m.fb.Close()
 	return m.sys.Close()
 }
 
@@ -269,8 +282,92 @@ func (m *Machine) Handle(op string, args json.RawMessage) (any, error) {
 	case control.OpPowerOff:
 		m.PowerOff()
 		return m.Status(), nil
+	case control.OpScreenshot:
+		png, err := m.ScreenshotPNG()
+		if err != nil {
+			return nil, err
+		}
+		mode := m.fb.Mode()
+		return control.Screenshot{Width: mode.Width, Height: mode.Height, PNG: png}, nil
+	case control.OpSendKeys:
+		var a control.SendKeysArgs
+		if err := decodeArgs(args, &a); err != nil {
+			return nil, err
+		}
+		events, err := keyEvents(a)
+		if err != nil {
+			return nil, err
+		}
+		return nil, m.TypeKeys(events)
+	case control.OpPointer:
+		var a control.PointerArgs
+		if err := decodeArgs(args, &a); err != nil {
+			return nil, err
+		}
+		return nil, m.pointerCommand(a)
 	}
 	return nil, fmt.Errorf("%w %q", control.ErrUnknownOp, op)
+}
+
+func decodeArgs(raw json.RawMessage, v any) error {
+	if len(raw) == 0 {
+		return errors.New("missing arguments")
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("bad arguments: %w", err)
+	}
+	return nil
+}
+
+// keyEvents turns send-keys arguments into key events: each combination pressed and released in turn, or text.
+func keyEvents(a control.SendKeysArgs) ([]display.KeyEvent, error) {
+	if (len(a.Keys) == 0) == (a.Text == "") {
+		return nil, errors.New("give either keys or text")
+	}
+	if a.Text != "" {
+		return display.TextEvents(a.Text)
+	}
+	var events []display.KeyEvent
+	for _, combo := range a.Keys {
+		keys, err := display.ParseCombo(combo)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, display.ComboEvents(keys)...)
+	}
+	return events, nil
+}
+
+// pointerCommand moves the pointer and, if asked, clicks or turns the wheel there.
+func (m *Machine) pointerCommand(a control.PointerArgs) error {
+	mode := m.fb.Mode()
+	if a.X < 0 || a.Y < 0 || a.X >= mode.Width || a.Y >= mode.Height {
+		return fmt.Errorf("position %d,%d is outside the %dx%d screen", a.X, a.Y, mode.Width, mode.Height)
+	}
+	p := display.PointerState{X: a.X, Y: a.Y}
+	if err := m.Pointer(p); err != nil {
+		return err
+	}
+	if a.Wheel != 0 {
+		p.Wheel = a.Wheel
+		if err := m.Pointer(p); err != nil {
+			return err
+		}
+		p.Wheel = 0
+	}
+	if a.Click == "" {
+		return nil
+	}
+	button, ok := map[string]display.Buttons{"left": display.ButtonLeft, "right": display.ButtonRight, "middle": display.ButtonMiddle}[a.Click]
+	if !ok {
+		return fmt.Errorf("no button %q: use left, right or middle", a.Click)
+	}
+	p.Buttons = button
+	if err := m.Pointer(p); err != nil {
+		return err
+	}
+	p.Buttons = 0
+	return m.Pointer(p)
 }
 
 // boot is one power-on of the guest: a fresh KVM VM, RAM and devices. A reset throws it away and builds another.
@@ -281,6 +378,8 @@ type boot struct {
 	mem  *guestmem.Memory
 	pio  *bus.Bus
 	mmio *bus.Bus
+
+	fbSlot uint32
 
 	vcpus         []*vcpuThread
 	closers       []func() error

@@ -27,10 +27,13 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"run":    {"start an ad-hoc VM in the foreground, serial console on this terminal", runCommand},
-		"status": {"show a running VM's state, uptime, vCPUs and memory", statusCommand},
-		"stop":   {"press a running VM's power button (--force: power it off at once)", stopCommand},
-		"doctor": {"check this host can run VMs, and how fast", doctorCommand},
+		"run":        {"start an ad-hoc VM in the foreground, serial console on this terminal", runCommand},
+		"status":     {"show a running VM's state, uptime, vCPUs and memory", statusCommand},
+		"stop":       {"press a running VM's power button (--force: power it off at once)", stopCommand},
+		"doctor":     {"check this host can run VMs, and how fast", doctorCommand},
+		"screenshot": {"save a running VM's screen as a PNG file", screenshotCommand},
+		"send-keys":  {"type keys or text into a running VM's keyboard", sendKeysCommand},
+		"pointer":    {"move (and click) a running VM's pointer", pointerCommand},
 	}
 }
 
@@ -87,7 +90,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-11s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'paddock COMMAND -h' for a command's options.")
 }
@@ -112,6 +115,22 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return exitError{code: 2}
 	}
 	return nil
+}
+
+// parseInterspersed parses flags that may come before, between or after the positional arguments, as in
+// "paddock send-keys NAME --text hi", and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := parse(fs, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 // newLogger logs warnings and errors to stderr, or more with PADDOCK_LOG=debug|info.

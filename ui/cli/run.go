@@ -53,6 +53,7 @@ func runCommand(env Env, args []string) error {
 	serial := fs.String("serial", "stdio", "where COM1 goes: stdio, none, or a `FILE`")
 	fs.BoolVar(&cfg.NoReboot, "no-reboot", false, "exit when the guest reboots instead of restarting it")
 	fs.StringVar(&cfg.Name, "name", "", "make the VM reachable as `NAME` (paddock status/stop NAME)")
+	resolution := fs.String("resolution", "", "guest screen size `WxH` (default: fits the host display, or 1024x768)")
 	fs.StringVar(&cfg.CPUModel, "cpu", "", "CPU model: host or baseline (default: host with hardware virtualization, else baseline)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -61,6 +62,13 @@ func runCommand(env Env, args []string) error {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	cfg.Disks = disks
+	if *resolution != "" {
+		w, h, err := parseResolution(*resolution)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		cfg.ScreenWidth, cfg.ScreenHeight = w, h
+	}
 
 	var console io.Writer
 	var input io.Reader
