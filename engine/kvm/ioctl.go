@@ -45,7 +45,6 @@ var (
 	reqSetSregs            = iow(0x84, 312)
 	reqTranslate           = iowr(0x85, 24)
 	reqSetMSRs             = iow(0x89, 8)
-	reqGetFPU              = ior(0x8c, 416)
 	reqSetFPU              = iow(0x8d, 416)
 	reqGetLAPIC            = ior(0x8e, 1024)
 	reqSetLAPIC            = iow(0x8f, 1024)
