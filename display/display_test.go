@@ -151,3 +151,17 @@ func BenchmarkDamageFullRedraw1080p(b *testing.B) {
 		d.Update(all)
 	}
 }
+
+func TestFitHost(t *testing.T) {
+	for _, c := range []struct{ hw, hh, w, h int }{
+		{1920, 1080, 1632, 912}, {3840, 2160, 1920, 1200}, {1366, 768, 1160, 648}, {640, 480, 800, 600},
+	} {
+		if w, h := FitHost(c.hw, c.hh); w != c.w || h != c.h {
+			t.Errorf("FitHost(%d, %d) = %dx%d, want %dx%d", c.hw, c.hh, w, h, c.w, c.h)
+		}
+		w, h := FitHost(c.hw, c.hh)
+		if _, err := NewMode(w, h); err != nil {
+			t.Errorf("FitHost(%d, %d) gave an unusable mode: %v", c.hw, c.hh, err)
+		}
+	}
+}

@@ -127,3 +127,13 @@ func (f *Framebuffer) CopyRect(dst *image.RGBA, r image.Rectangle) {
 		}
 	}
 }
+
+// FitHost picks a guest screen size for a host display of hostW x hostH: most of the host screen, leaving room
+// for the window's frame and the desktop's panels, in multiples of 8 pixels, within the limits above and no larger
+// than 1920x1200 (a guest that wants more can ask for it).
+func FitHost(hostW, hostH int) (w, h int) {
+	w, h = hostW*85/100&^7, hostH*85/100&^7
+	w = max(min(w, 1920, MaxWidth), 800)
+	h = max(min(h, 1200, MaxHeight), 600)
+	return w, h
+}

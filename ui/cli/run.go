@@ -68,6 +68,8 @@ func runCommand(env Env, args []string) error {
 			return usageError{err.Error()}
 		}
 		cfg.ScreenWidth, cfg.ScreenHeight = w, h
+	} else if w, h, ok := defaultScreenSize(); ok {
+		cfg.ScreenWidth, cfg.ScreenHeight = w, h
 	}
 
 	var console io.Writer
