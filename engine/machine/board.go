@@ -1,7 +1,6 @@
 package machine
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,7 +8,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"paddock/display"
 	"paddock/engine/bus"
 	"paddock/engine/devices/acpipm"
 	"paddock/engine/devices/i8042"
@@ -23,6 +21,7 @@ import (
 	"paddock/engine/virtio"
 	"paddock/engine/virtio/blk"
 	"paddock/engine/virtio/console"
+	"paddock/engine/virtio/input"
 	"paddock/engine/virtio/rng"
 	"paddock/engine/x86"
 )
@@ -104,10 +103,6 @@ func (d *legacyDevices) reset() {
 }
 
 func (d *legacyDevices) pressPowerButton() { d.pm.PressPowerButton() }
-
-func (d *legacyDevices) pointer(display.PointerState, display.Mode) error {
-	return errors.New("pointer: no tablet device")
-}
 func (d *legacyDevices) serialInput(p []byte) {
 	d.serial.Input(p)
 }
@@ -252,6 +247,10 @@ func (m *Machine) attachPCI(b *boot) error {
 		return fmt.Errorf("virtio console: %w", err)
 	}
 	if err := add(cons, "virtio console"); err != nil {
+		return err
+	}
+	b.tablet = input.NewTablet()
+	if err := add(b.tablet, "virtio tablet"); err != nil {
 		return err
 	}
 	return add(rng.New(), "virtio rng")

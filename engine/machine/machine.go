@@ -17,6 +17,7 @@ import (
 	"paddock/engine/guestmem"
 	"paddock/engine/kvm"
 	"paddock/engine/virtio/blk"
+	"paddock/engine/virtio/input"
 	"paddock/engine/x86"
 )
 
@@ -380,6 +381,7 @@ type boot struct {
 	mmio *bus.Bus
 
 	fbSlot uint32
+	tablet *input.Tablet
 
 	vcpus         []*vcpuThread
 	closers       []func() error

@@ -9,6 +9,7 @@ import (
 
 	"paddock/display"
 	"paddock/engine/kvm"
+	"paddock/engine/virtio/input"
 	"paddock/engine/x86"
 )
 
@@ -92,9 +93,17 @@ func (m *Machine) TypeKeys(events []display.KeyEvent) error {
 	return nil
 }
 
-// Pointer moves the guest's absolute pointer.
+// Pointer moves the guest's absolute pointer (the virtio tablet) and sets its buttons and wheel.
 func (m *Machine) Pointer(p display.PointerState) error {
-	return m.legacy.pointer(p, m.fb.Mode())
+	m.mu.Lock()
+	b := m.cur
+	m.mu.Unlock()
+	if b == nil {
+		return errors.New("the VM is not running")
+	}
+	mode := m.fb.Mode()
+	b.tablet.Pointer(p.X, p.Y, mode.Width, mode.Height, input.Button(p.Buttons), p.Wheel)
+	return nil
 }
 
 // ScreenshotPNG encodes the guest's screen as PNG.

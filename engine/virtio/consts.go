@@ -23,6 +23,7 @@ const (
 	TypeBlock   = 2
 	TypeConsole = 3
 	TypeRNG     = 4
+	TypeInput   = 18
 )
 
 // NoVector is the MSI-X vector value meaning "no interrupt".

@@ -5,6 +5,7 @@
 //   - virtio/rng: an entropy source backed by crypto/rand.
 //   - virtio/console: a multiport console; port 0 is the guest's hvc0, further named ports (for example
 //     "org.paddock.agent.0") each have a host-side io.ReadWriteCloser.
+//   - virtio/input: a tablet (absolute pointer, buttons, wheel) and a keyboard.
 //   - virtio/virtiotest: a Go driver that enumerates PCI and drives a device exactly as a guest does, for tests.
 //
 // Wiring a device into a machine:

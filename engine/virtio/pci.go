@@ -181,6 +181,8 @@ func classOf(typ uint16) uint32 {
 		return 0x07_80_00 // communication, other
 	case TypeNet:
 		return 0x02_00_00
+	case TypeInput:
+		return 0x09_80_00 // input device, other
 	}
 	return defaultClass
 }
