@@ -93,6 +93,7 @@ type Status struct {
 	MemoryMiB     int     `json:"memory_mib"`
 	CPUModel      string  `json:"cpu_model"`
 	Boots         int     `json:"boots"`
+	Sandbox       string  `json:"sandbox,omitempty"`
 	Error         string  `json:"error,omitempty"`
 }
 

@@ -5,6 +5,7 @@
 package jail
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -63,7 +64,8 @@ type LandlockStatus struct {
 	AllThreads bool
 	// Enforced says a ruleset now confines every thread (Apply only).
 	Enforced bool
-	// HandledFS, HandledNet and Scoped are the access rights the ruleset handles (denies unless a rule allows).
+	// HandledFS, HandledNet and Scoped are the access rights the ruleset handles (denies unless a rule allows);
+	// in a Probe, those it would handle.
 	HandledFS, HandledNet, Scoped uint64
 	// Reason explains why Landlock is absent, partial or not enforced; empty when all is well.
 	Reason string
@@ -79,6 +81,9 @@ type SeccompStatus struct {
 	Allowed int
 	// Violation is what the filter does with any other system call.
 	Violation Action
+	// Filtered says the process was already under a seccomp filter: this package's (see Reason), or one from a
+	// container runtime, with which a new filter stacks.
+	Filtered bool
 	// Reason explains why seccomp is absent or not enforced.
 	Reason string
 }
@@ -110,6 +115,8 @@ func (r Report) String() string {
 		parts = append(parts, "seccomp: unavailable ("+sc.Reason+")")
 	case sc.Enforced:
 		parts = append(parts, fmt.Sprintf("seccomp: %d system calls allowed, others %s", sc.Allowed, sc.Violation))
+	case sc.Filtered:
+		parts = append(parts, "seccomp: a filter is in place ("+cmp.Or(sc.Reason, "from outside this process")+")")
 	case sc.Reason != "":
 		parts = append(parts, "seccomp: not enforced ("+sc.Reason+")")
 	default:
@@ -124,9 +131,17 @@ func (r Report) String() string {
 // ErrLandlockUnavailable means a policy needs Landlock where it cannot confine every thread.
 var ErrLandlockUnavailable = errors.New("landlock cannot confine this process")
 
-// Probe reports what this kernel and binary support, without confining anything.
+// ErrAlreadyJailed means Apply was called in a process it had already confined.
+var ErrAlreadyJailed = errors.New("this process is already jailed")
+
+// Probe reports what this kernel and binary support, without confining anything. It is safe in a jailed
+// process, where it reports little more than that.
 func Probe() Report {
-	return Report{Landlock: probeLandlock(), Seccomp: probeSeccomp()}
+	sc, jailed := probeSeccomp()
+	if jailed {
+		return Report{Seccomp: sc, Landlock: LandlockStatus{Reason: "not probed in a jailed process"}}
+	}
+	return Report{Landlock: probeLandlock(), Seccomp: sc}
 }
 
 // Apply confines the calling process, every thread of it, for the rest of its life: no_new_privs, then Landlock,

@@ -71,6 +71,14 @@ type Machine struct {
 	boots   int
 	cur     *boot
 	stopReq atomic.Bool // a forced power-off was asked for
+	sandbox string      // how the process is confined, for status
+}
+
+// SetSandbox records how the VM's process is confined, for status reports.
+func (m *Machine) SetSandbox(desc string) {
+	m.mu.Lock()
+	m.sandbox = desc
+	m.mu.Unlock()
 }
 
 // New checks the configuration, opens KVM and reads the kernel and initrd. It does not start the guest.
@@ -262,7 +270,7 @@ func (m *Machine) Status() control.Status {
 	defer m.mu.Unlock()
 	st := control.Status{
 		Name: m.cfg.Name, State: m.state, PID: os.Getpid(), VCPUs: m.cfg.CPUs, MemoryMiB: m.cfg.MemoryMiB,
-		CPUModel: m.model, Boots: m.boots, Error: m.lastErr,
+		CPUModel: m.model, Boots: m.boots, Error: m.lastErr, Sandbox: m.sandbox,
 	}
 	if !m.started.IsZero() {
 		st.UptimeSeconds = time.Since(m.started).Seconds()

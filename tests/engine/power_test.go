@@ -93,6 +93,10 @@ func TestPowerButton(t *testing.T) {
 			t.Errorf("status %s: got %v, want %q\n%s", key, m, want, st.describe())
 		}
 	}
+	// After set-up the VM's process runs under the seccomp allow-list, and still answers and runs the guest.
+	if m := statusField("sandbox").FindStringSubmatch(st.stdout); m == nil || !strings.Contains(m[1], "seccomp: ") || !strings.Contains(m[1], "allowed") {
+		t.Errorf("status does not show an enforced sandbox\n%s", st.describe())
+	}
 
 	paddock(t, env, "stop", name).expectExit(t, 0)
 	code := s.wait()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"paddock/engine/jail"
 	"paddock/engine/kvm"
 	"paddock/engine/machine"
 )
@@ -69,6 +70,11 @@ func doctorChecks(kvmPath string) []check {
 		add("OK", "hardware virtualization", a.Describe())
 	} else {
 		add("WARN", "hardware virtualization", a.Describe()+"; the engine picks the baseline CPU model")
+	}
+	if rep := jail.Probe(); rep.Seccomp.Available {
+		add("OK", "VM sandbox", rep.String())
+	} else {
+		add("WARN", "VM sandbox", rep.String())
 	}
 	if _, err := os.Stat(seabiosPath); err == nil {
 		add("OK", "SeaBIOS firmware", seabiosPath)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"paddock/engine/control"
+	"paddock/engine/jail"
 	"paddock/engine/machine"
 )
 
@@ -54,6 +55,7 @@ func runCommand(env Env, args []string) error {
 	fs.BoolVar(&cfg.NoReboot, "no-reboot", false, "exit when the guest reboots instead of restarting it")
 	fs.StringVar(&cfg.Name, "name", "", "make the VM reachable as `NAME` (paddock status/stop NAME)")
 	resolution := fs.String("resolution", "", "guest screen size `WxH` (default: fits the host display, or 1024x768)")
+	noSandbox := fs.Bool("no-sandbox", false, "do not confine the VM's process after set-up (for debugging the engine)")
 	fs.StringVar(&cfg.CPUModel, "cpu", "", "CPU model: host or baseline (default: host with hardware virtualization, else baseline)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -115,6 +117,18 @@ func runCommand(env Env, args []string) error {
 	if input != nil {
 		restore := startConsoleInput(input, m.SerialInput, log)
 		defer restore()
+	}
+	if !*noSandbox {
+		// Everything the VM needs is open now: from here on the process may not open files, make sockets, or
+		// run programs, so a guest that breaks the device model gains little.
+		rep, err := jail.Apply(jail.Policy{})
+		if err != nil {
+			return fmt.Errorf("sandbox the VM: %w", err)
+		}
+		log.Info("sandboxed", "jail", rep.String())
+		m.SetSandbox(rep.String())
+	} else {
+		m.SetSandbox("none (--no-sandbox)")
 	}
 	outcome, err := m.Run(ctx)
 	if err != nil {

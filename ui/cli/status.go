@@ -57,6 +57,9 @@ func statusCommand(env Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "memory:    %d MiB\n", st.MemoryMiB)
 	fmt.Fprintf(env.Stdout, "cpu model: %s\n", st.CPUModel)
 	fmt.Fprintf(env.Stdout, "pid:       %d\n", st.PID)
+	if st.Sandbox != "" {
+		fmt.Fprintf(env.Stdout, "sandbox:   %s\n", st.Sandbox)
+	}
 	if st.Error != "" {
 		fmt.Fprintf(env.Stdout, "error:     %s\n", st.Error)
 	}
