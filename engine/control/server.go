@@ -133,7 +133,7 @@ func (s *Server) dispatch(line []byte) (rep Reply) {
 	}()
 	res, err := s.handler.Handle(req.Op, req.Args)
 	if err != nil {
-		return errorReply(req.ID, "%s: %v", req.Op, err)
+		return errorReply(req.ID, "%v", err)
 	}
 	raw, err := json.Marshal(res)
 	if err != nil {

@@ -52,10 +52,11 @@ func (vm *VM) SetMemoryRegion(slot uint32, flags uint32, gpa uint64, host []byte
 }
 
 // DirtyLog fills bitmap (one bit per 4 KiB page of the slot, 64-bit words) with the pages written since the
-// previous call, and clears them in the kernel.
-func (vm *VM) DirtyLog(slot uint32, bitmap []uint64) error {
-	if len(bitmap) == 0 {
-		return nil
+// previous call, and clears them in the kernel. pages is the slot's size in pages: the kernel writes that many
+// bits whatever the slice's length, so a short bitmap is refused here.
+func (vm *VM) DirtyLog(slot uint32, pages int, bitmap []uint64) error {
+	if need := (pages + 63) / 64; len(bitmap) < need || need == 0 {
+		return fmt.Errorf("dirty log of slot %d: bitmap of %d words, the slot's %d pages need %d", slot, len(bitmap), pages, need)
 	}
 	var d struct {
 		Slot    uint32

@@ -13,6 +13,8 @@ import (
 	"paddock/engine/x86"
 )
 
+const pageSize = 4096
+
 // DefaultScreen is the guest screen size when the caller names none (and no host display says better).
 var DefaultScreen = [2]int{1024, 768}
 
@@ -52,7 +54,7 @@ func (m *Machine) DirtyPages(bitmap []uint64) error {
 		clear(bitmap)
 		return nil
 	}
-	return b.vm.DirtyLog(b.fbSlot, bitmap)
+	return b.vm.DirtyLog(b.fbSlot, len(m.fb.Memory())/pageSize, bitmap)
 }
 
 // errKeyboardNotReading means the guest left scan codes unread for too long.
@@ -66,8 +68,8 @@ func (m *Machine) Key(k display.Key, down bool) error {
 	return m.TypeKeys([]display.KeyEvent{{Key: k, Down: down}})
 }
 
-// TypeKeys sends key events in order, waiting while the keyboard's buffer is full. Keys typed before the guest
-// has enabled its keyboard are lost, as on a real PC; that is reported as an error.
+// TypeKeys sends key events in order, waiting while the keyboard's buffer is full, and fails if the guest leaves
+// them unread for too long. As on a real PC, keys the guest has not read when it resets its keyboard are lost.
 func (m *Machine) TypeKeys(events []display.KeyEvent) error {
 	var codes []byte
 	for _, e := range events {

@@ -13,6 +13,9 @@
 //	smp          starts every AP the MADT lists with INIT and SIPI to a real-mode trampoline: "APS n", "APS-OK"
 //	badinsn      jumps to unbacked MMIO at 0xd0000000: the engine must report an internal error
 //	triplefault  an empty IDT and ud2: a triple fault, which is a reset
+//	fbpattern    reads screen_info ("FB w h stride base"), draws a test pattern into the framebuffer: "DRAWN"
+//	kbdecho      enables the PS/2 keyboard on IRQ 1 and prints every byte from port 0x60 as "SC xx"
+//	fbpoke       draws the pattern, then inverts one pixel per key press: "POKE x y"
 //
 // Shared start-up code and helpers are in common.inc, the bzImage layout in guest.ld.
 package guests
