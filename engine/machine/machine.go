@@ -15,6 +15,7 @@ import (
 	"paddock/engine/bus"
 	"paddock/engine/control"
 	"paddock/engine/guestmem"
+	"paddock/engine/kernelcache"
 	"paddock/engine/kvm"
 	"paddock/engine/virtio/blk"
 	"paddock/engine/virtio/input"
@@ -125,6 +126,13 @@ func (m *Machine) prepare() error {
 	}
 	if err := x86.CheckKernel(m.kernel); err != nil {
 		return fmt.Errorf("kernel %s: %w", m.cfg.Kernel, err)
+	}
+	// A bzImage carries its kernel compressed; unpacking it here (once, then from the cache) spares the guest its
+	// own decompressor, which is slow without hardware virtualization and costs start-up time with it.
+	if vmlinux, ok, err := kernelcache.Open(m.log).Vmlinux(m.kernel); err != nil {
+		m.log.Warn("the kernel's compressed payload is unreadable; booting the bzImage as it is", "kernel", m.cfg.Kernel, "err", err)
+	} else if ok {
+		m.kernel = vmlinux
 	}
 	if m.cfg.Initrd != "" {
 		if m.initrd, err = os.ReadFile(m.cfg.Initrd); err != nil {

@@ -78,7 +78,7 @@ func fadt(facs, dsdt uint64) []byte {
 	b := make([]byte, fadtSize-sdtHeaderSize)
 	le := binary.LittleEndian
 	at := func(off int) []byte { return b[off-sdtHeaderSize:] }
-	le.PutUint32(at(36), uint32(facs))
+	// FIRMWARE_CTRL (36) stays 0: X_FIRMWARE_CTRL below points at the FACS, and ACPI says only one of them may.
 	le.PutUint32(at(40), uint32(dsdt))
 	at(45)[0] = 1 // preferred PM profile: desktop
 	le.PutUint16(at(46), IRQACPISCI)

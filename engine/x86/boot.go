@@ -177,7 +177,8 @@ func loadELF(mem *guestmem.Memory, data, initrd []byte, cmdline string, opts Loa
 	if err := writeGDT(mem); err != nil {
 		return BootInfo{}, err
 	}
-	if img.HasPVH {
+	// PVH cannot describe a boot framebuffer; the 64-bit entry's zero page can, so it wins when there is one.
+	if img.HasPVH && (opts.Framebuffer == nil || img.Entry >= HighRAMStart) {
 		info.Kind, info.Entry, info.Params = EntryPVH, uint64(img.PVHEntry), PVHStartInfo
 		if err := writePVHStartInfo(mem, info, e820, opts.RSDP); err != nil {
 			return BootInfo{}, err

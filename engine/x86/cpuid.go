@@ -13,8 +13,8 @@ const (
 	// HostModel passes through everything KVM supports.
 	HostModel CPUModel = iota
 	// Baseline hides what a software KVM cannot emulate in guest kernel mode: the XSAVE family and everything
-	// that needs it (AVX, AVX2, AVX-512, FMA, F16C, AMX, PKU, CET), SMAP, POPCNT, RDRAND, RDSEED, FSGSBASE,
-	// CLFLUSHOPT, CLWB, RDPID, ERMS, FSRM; leaf 0xD is zeroed.
+	// that needs it (AVX, AVX2, AVX-512, FMA, F16C, AMX, PKU, CET), SMAP, POPCNT, CX16, RDRAND, RDSEED,
+	// FSGSBASE, CLFLUSHOPT, CLWB, RDPID, ERMS, FSRM; leaf 0xD is zeroed.
 	Baseline
 )
 
@@ -44,6 +44,7 @@ type hiddenBit struct {
 
 var baselineHidden = []hiddenBit{
 	{1, 0, regECX, 12, "FMA"},
+	{1, 0, regECX, 13, "CX16"}, // CMPXCHG16B: not emulated by a software KVM; Linux then avoids it
 	{1, 0, regECX, 23, "POPCNT"},
 	{1, 0, regECX, 26, "XSAVE"},
 	{1, 0, regECX, 27, "OSXSAVE"},
