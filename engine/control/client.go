@@ -2,6 +2,7 @@ package control
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Client is one connection to a VM's control socket. Calls are serialised.
@@ -44,6 +47,27 @@ func (c *Client) Close() error { return c.conn.Close() }
 func (c *Client) Call(op string, args any, out any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.call(op, args, out, nil)
+}
+
+// CallFDs is Call for an operation whose reply carries file descriptors; the caller owns the ones returned.
+func (c *Client) CallFDs(op string, args any, out any) ([]int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var fds []int
+	err := c.call(op, args, out, &fds)
+	if err != nil {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, err
+	}
+	return fds, nil
+}
+
+// call does one request. With fds set, the reply is read straight from the socket so that descriptors attached
+// to it are received; calls are serialised and replies read whole, so nothing is left buffered in between.
+func (c *Client) call(op string, args any, out any, fds *[]int) error {
 	c.nextID++
 	req := Request{V: Version, ID: c.nextID, Op: op}
 	if args != nil {
@@ -63,7 +87,12 @@ func (c *Client) Call(op string, args any, out any) error {
 		return fmt.Errorf("send %s: %w", op, err)
 	}
 	for {
-		raw, err := readLine(c.r, MaxReply)
+		var raw []byte
+		if fds != nil {
+			raw, err = c.readLineFDs(fds)
+		} else {
+			raw, err = readLine(c.r, MaxReply)
+		}
 		if err != nil {
 			return fmt.Errorf("read reply to %s: %w", op, err)
 		}
@@ -83,6 +112,43 @@ func (c *Client) Call(op string, args any, out any) error {
 			}
 		}
 		return nil
+	}
+}
+
+// readLineFDs reads one reply line directly from the socket, collecting descriptors passed with it.
+func (c *Client) readLineFDs(fds *[]int) ([]byte, error) {
+	uc, ok := c.conn.(*net.UnixConn)
+	if !ok || c.r.Buffered() > 0 {
+		return nil, errors.New("cannot receive descriptors on this connection")
+	}
+	var line []byte
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4*8))
+	for {
+		n, oobn, _, _, err := uc.ReadMsgUnix(buf, oob)
+		if oobn > 0 {
+			msgs, perr := unix.ParseSocketControlMessage(oob[:oobn])
+			if perr == nil {
+				for _, m := range msgs {
+					if got, err := unix.ParseUnixRights(&m); err == nil {
+						*fds = append(*fds, got...)
+					}
+				}
+			}
+		}
+		line = append(line, buf[:n]...)
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			if i != len(line)-1 {
+				return nil, errors.New("unexpected data after a reply")
+			}
+			return line[:i], nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 || len(line) > MaxReply {
+			return nil, errors.New("reply too long or connection closed")
+		}
 	}
 }
 

@@ -49,7 +49,45 @@ const (
 	OpSendKeys = "send-keys"
 	// OpPointer moves the absolute pointer (PointerArgs).
 	OpPointer = "pointer"
+
+	// The display operations a viewer in another process uses (see Console).
+
+	// OpFramebuffer -> FramebufferInfo, with the framebuffer's memfd attached.
+	OpFramebuffer = "framebuffer"
+	// OpDirtyPages -> DirtyPages: the framebuffer pages written since the last call.
+	OpDirtyPages = "dirty-pages"
+	// OpKey sends one physical key going down or up (KeyArgs).
+	OpKey = "key"
+	// OpPointerState sets the pointer's position, buttons and wheel at once (PointerState).
+	OpPointerState = "pointer-state"
 )
+
+// FramebufferInfo describes the memfd that comes with the reply to OpFramebuffer.
+type FramebufferInfo struct {
+	Width  int `json:"width"`
+	Height int `json:"height"`
+	Stride int `json:"stride"`
+}
+
+// DirtyPages is a bitmap of framebuffer pages, bit i for page i.
+type DirtyPages struct {
+	Bitmap []uint64 `json:"bitmap"`
+}
+
+// KeyArgs is one key event; Key is a Linux evdev key code.
+type KeyArgs struct {
+	Key  uint16 `json:"key"`
+	Down bool   `json:"down"`
+}
+
+// PointerState is the pointer's absolute position in guest pixels, its buttons (bit 0 left, 1 right, 2 middle)
+// and wheel steps since the last event.
+type PointerState struct {
+	X       int   `json:"x"`
+	Y       int   `json:"y"`
+	Buttons uint8 `json:"buttons"`
+	Wheel   int   `json:"wheel"`
+}
 
 // Screenshot is the guest screen as a PNG.
 type Screenshot struct {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Server accepts control connections on a unix socket.
@@ -110,36 +112,72 @@ func (s *Server) serve(c net.Conn) {
 		if len(line) == 0 {
 			continue
 		}
-		if err := enc.Encode(s.dispatch(line)); err != nil {
+		rep, fds := s.dispatch(line)
+		if len(fds) > 0 {
+			if err := writeWithFDs(c, rep, fds); err != nil {
+				return
+			}
+			continue
+		}
+		if err := enc.Encode(rep); err != nil {
 			return
 		}
 	}
 }
 
-func (s *Server) dispatch(line []byte) (rep Reply) {
+func (s *Server) dispatch(line []byte) (rep Reply, fds []int) {
 	var req Request
 	if err := json.Unmarshal(line, &req); err != nil {
-		return errorReply(0, "malformed request: %v", err)
+		return errorReply(0, "malformed request: %v", err), nil
 	}
 	if req.V > Version || req.V < 1 {
-		return errorReply(req.ID, "protocol version %d not supported (this VM speaks %d)", req.V, Version)
+		return errorReply(req.ID, "protocol version %d not supported (this VM speaks %d)", req.V, Version), nil
 	}
 	defer func() {
 		// A handler bug must not take the VM down with it.
 		if p := recover(); p != nil {
 			s.log.Error("control request failed", "op", req.Op, "panic", p)
-			rep = errorReply(req.ID, "internal error handling %q", req.Op)
+			rep, fds = errorReply(req.ID, "internal error handling %q", req.Op), nil
 		}
 	}()
 	res, err := s.handler.Handle(req.Op, req.Args)
 	if err != nil {
-		return errorReply(req.ID, "%v", err)
+		return errorReply(req.ID, "%v", err), nil
+	}
+	if wf, ok := res.(WithFDs); ok {
+		res, fds = wf.Result, wf.FDs
 	}
 	raw, err := json.Marshal(res)
 	if err != nil {
-		return errorReply(req.ID, "%s: encode result: %v", req.Op, err)
+		return errorReply(req.ID, "%s: encode result: %v", req.Op, err), nil
 	}
-	return Reply{V: Version, ID: req.ID, OK: true, Result: raw}
+	return Reply{V: Version, ID: req.ID, OK: true, Result: raw}, fds
+}
+
+// WithFDs is a handler result that passes file descriptors along with the reply (SCM_RIGHTS). The descriptors
+// stay the handler's: the server duplicates nothing and closes nothing.
+type WithFDs struct {
+	Result any
+	FDs    []int
+}
+
+// writeWithFDs sends one reply line with descriptors attached to its first byte.
+func writeWithFDs(c net.Conn, rep Reply, fds []int) error {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return errors.New("descriptors need a unix socket")
+	}
+	line, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	line = append(line, '\n')
+	n, _, err := uc.WriteMsgUnix(line, unix.UnixRights(fds...), nil)
+	if err != nil {
+		return err
+	}
+	_, err = c.Write(line[n:])
+	return err
 }
 
 var errLineTooLong = errors.New("line too long")

@@ -322,6 +322,28 @@ func (m *Machine) Handle(op string, args json.RawMessage) (any, error) {
 			return nil, err
 		}
 		return nil, m.pointerCommand(a)
+	case control.OpFramebuffer:
+		mode := m.fb.Mode()
+		info := control.FramebufferInfo{Width: mode.Width, Height: mode.Height, Stride: mode.Stride}
+		return control.WithFDs{Result: info, FDs: []int{m.fb.Fd()}}, nil
+	case control.OpDirtyPages:
+		bm := make([]uint64, (len(m.fb.Memory())/pageSize+63)/64)
+		if err := m.DirtyPages(bm); err != nil {
+			return nil, err
+		}
+		return control.DirtyPages{Bitmap: bm}, nil
+	case control.OpKey:
+		var a control.KeyArgs
+		if err := decodeArgs(args, &a); err != nil {
+			return nil, err
+		}
+		return nil, m.Key(display.Key(a.Key), a.Down)
+	case control.OpPointerState:
+		var a control.PointerState
+		if err := decodeArgs(args, &a); err != nil {
+			return nil, err
+		}
+		return nil, m.Pointer(display.PointerState{X: a.X, Y: a.Y, Buttons: display.Buttons(a.Buttons), Wheel: a.Wheel})
 	}
 	return nil, fmt.Errorf("%w %q", control.ErrUnknownOp, op)
 }
