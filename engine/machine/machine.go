@@ -210,10 +210,11 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 		m.mu.Unlock()
 
 		ev, err := b.run(ctx)
-		b.close()
+		// Nobody may reach this boot's VM (dirty log, pointer) once its resources start going away.
 		m.mu.Lock()
 		m.cur = nil
 		m.mu.Unlock()
+		b.close()
 
 		switch {
 		case ev == eventFailure:

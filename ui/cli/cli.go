@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"screenshot": {"save a running VM's screen as a PNG file", screenshotCommand},
 		"send-keys":  {"type keys or text into a running VM's keyboard", sendKeysCommand},
 		"pointer":    {"move (and click) a running VM's pointer", pointerCommand},
+		"view":       {"open a window on a running VM's screen", viewCommand},
 	}
 }
 

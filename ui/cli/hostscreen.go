@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"io"
-	"log"
 	"os"
 
-	"github.com/jezek/xgb"
 	"github.com/kbinani/screenshot"
 
 	"paddock/display"
@@ -16,8 +13,7 @@ func defaultScreenSize() (w, h int, ok bool) {
 	if os.Getenv("DISPLAY") == "" {
 		return 0, 0, false // headless: the engine's default applies
 	}
-	// The X client library narrates its connection (a missing ~/.Xauthority is normal); a user needs none of it.
-	xgb.Logger = log.New(io.Discard, "", 0)
+	quietDesktopLibraries()
 	if screenshot.NumActiveDisplays() < 1 {
 		return 0, 0, false
 	}

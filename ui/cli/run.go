@@ -55,6 +55,7 @@ func runCommand(env Env, args []string) error {
 	fs.BoolVar(&cfg.NoReboot, "no-reboot", false, "exit when the guest reboots instead of restarting it")
 	fs.StringVar(&cfg.Name, "name", "", "make the VM reachable as `NAME` (paddock status/stop NAME)")
 	resolution := fs.String("resolution", "", "guest screen size `WxH` (default: fits the host display, or 1024x768)")
+	displayMode := fs.String("display", "none", "show the guest's screen: window, or none")
 	noSandbox := fs.Bool("no-sandbox", false, "do not confine the VM's process after set-up (for debugging the engine)")
 	fs.StringVar(&cfg.CPUModel, "cpu", "", "CPU model: host or baseline (default: host with hardware virtualization, else baseline)")
 	if err := parse(fs, args); err != nil {
@@ -64,6 +65,19 @@ func runCommand(env Env, args []string) error {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	cfg.Disks = disks
+	switch *displayMode {
+	case "none":
+	case "window":
+		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+			return errNoDisplay
+		}
+		if cfg.Name == "" {
+			// The window finds the VM through its control socket, so the VM needs a name.
+			cfg.Name = fmt.Sprintf("run-%d", os.Getpid())
+		}
+	default:
+		return usageError{fmt.Sprintf("--display %q: want window or none", *displayMode)}
+	}
 	if *resolution != "" {
 		w, h, err := parseResolution(*resolution)
 		if err != nil {
@@ -110,6 +124,14 @@ func runCommand(env Env, args []string) error {
 			return err
 		}
 		defer srv.Close()
+	}
+
+	if *displayMode == "window" {
+		// The viewer quits by itself when the VM ends. Nobody waits for it here (the sandbox forbids wait4);
+		// once this process exits, init reaps it.
+		if _, err := startViewer(env, cfg.Name); err != nil {
+			return err
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
