@@ -253,7 +253,7 @@ func (m *Machine) PowerButton() error {
 	}
 	m.mu.Unlock()
 	if !running {
-		return errors.New("the VM is not running")
+		return errNotRunning
 	}
 	m.legacy.pressPowerButton()
 	return nil
@@ -424,6 +424,10 @@ type boot struct {
 
 	vcpus         []*vcpuThread
 	closers       []func() error
+	// use is held (shared) by callers from outside the vCPU loop (dirty log, pointer) while they touch the boot's
+	// VM and devices, and (exclusively) by close, so nothing reaches a closed descriptor.
+	use    sync.RWMutex
+	closed bool
 	seenUnclaimed sync.Map
 
 	stopping atomic.Bool
@@ -464,11 +468,33 @@ func (b *boot) run(ctx context.Context) (event, error) {
 
 // close releases everything the boot created, in reverse order.
 func (b *boot) close() {
+	b.use.Lock()
+	b.closed = true
+	b.use.Unlock()
 	for i := len(b.closers) - 1; i >= 0; i-- {
 		if err := b.closers[i](); err != nil {
 			b.log.Warn("releasing VM resource failed", "err", err)
 		}
 	}
+}
+
+// errNotRunning is returned to callers that need a running guest.
+var errNotRunning = errors.New("the VM is not running")
+
+// withBoot runs f on the current boot, kept open until f returns.
+func (m *Machine) withBoot(f func(b *boot) error) error {
+	m.mu.Lock()
+	b := m.cur
+	m.mu.Unlock()
+	if b == nil {
+		return errNotRunning
+	}
+	b.use.RLock()
+	defer b.use.RUnlock()
+	if b.closed {
+		return errNotRunning
+	}
+	return f(b)
 }
 
 func (b *boot) onClose(f func() error) { b.closers = append(b.closers, f) }

@@ -47,14 +47,14 @@ func (m *Machine) Framebuffer() *display.Framebuffer { return m.fb }
 
 // DirtyPages reports the framebuffer pages written since the last call. Between boots nothing is written.
 func (m *Machine) DirtyPages(bitmap []uint64) error {
-	m.mu.Lock()
-	b := m.cur
-	m.mu.Unlock()
-	if b == nil {
+	err := m.withBoot(func(b *boot) error {
+		return b.vm.DirtyLog(b.fbSlot, len(m.fb.Memory())/pageSize, bitmap)
+	})
+	if errors.Is(err, errNotRunning) {
 		clear(bitmap)
 		return nil
 	}
-	return b.vm.DirtyLog(b.fbSlot, len(m.fb.Memory())/pageSize, bitmap)
+	return err
 }
 
 // errKeyboardNotReading means the guest left scan codes unread for too long.
@@ -97,15 +97,11 @@ func (m *Machine) TypeKeys(events []display.KeyEvent) error {
 
 // Pointer moves the guest's absolute pointer (the virtio tablet) and sets its buttons and wheel.
 func (m *Machine) Pointer(p display.PointerState) error {
-	m.mu.Lock()
-	b := m.cur
-	m.mu.Unlock()
-	if b == nil {
-		return errors.New("the VM is not running")
-	}
 	mode := m.fb.Mode()
-	b.tablet.Pointer(p.X, p.Y, mode.Width, mode.Height, input.Button(p.Buttons), p.Wheel)
-	return nil
+	return m.withBoot(func(b *boot) error {
+		b.tablet.Pointer(p.X, p.Y, mode.Width, mode.Height, input.Button(p.Buttons), p.Wheel)
+		return nil
+	})
 }
 
 // ScreenshotPNG encodes the guest's screen as PNG.
