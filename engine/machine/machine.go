@@ -422,12 +422,12 @@ type boot struct {
 	fbSlot uint32
 	tablet *input.Tablet
 
-	vcpus         []*vcpuThread
-	closers       []func() error
+	vcpus   []*vcpuThread
+	closers []func() error
 	// use is held (shared) by callers from outside the vCPU loop (dirty log, pointer) while they touch the boot's
 	// VM and devices, and (exclusively) by close, so nothing reaches a closed descriptor.
-	use    sync.RWMutex
-	closed bool
+	use           sync.RWMutex
+	closed        bool
 	seenUnclaimed sync.Map
 
 	stopping atomic.Bool
