@@ -25,8 +25,11 @@ install_debs() {
 
 # Run time: SeaBIOS boots ISOs and installed disks.
 runtime_debs=(seabios)
+# Build: the GUI toolkit (Fyne) uses cgo with OpenGL and X11.
+build_debs=(gcc pkg-config libgl1-mesa-dev libx11-dev libxrandr-dev libxcursor-dev libxinerama-dev libxi-dev libxxf86vm-dev)
 # Tests: GNU as/ld/objcopy assemble the small test guests; iasl checks the ACPI tables.
-test_debs=(binutils acpica-tools)
+# Xvfb, xdotool and Mesa's software GL run and drive real windows headless.
+test_debs=(binutils acpica-tools xvfb xdotool libgl1-mesa-dri xauth)
 
 install_go_tools() {
 	export PATH="$(go env GOPATH)/bin:$PATH"

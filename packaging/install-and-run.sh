@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . packaging/deps.sh
-install_debs "${runtime_debs[@]}"
+install_debs "${runtime_debs[@]}" "${build_debs[@]}"
 mkdir -p bin
 go build -o bin/paddock .
 if [ $# -eq 0 ]; then set -- doctor; fi

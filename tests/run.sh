@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . packaging/deps.sh
-install_debs "${runtime_debs[@]}" "${test_debs[@]}"
+install_debs "${runtime_debs[@]}" "${build_debs[@]}" "${test_debs[@]}"
 install_go_tools
 
 unformatted=$(gofmt -l .)
