@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"paddock/ui/cli"
+	_ "paddock/ui/localefix" // before the GUI toolkit reads the locale
 )
 
 func main() {

@@ -7,7 +7,6 @@ import (
 	"log"
 	"os"
 	"os/exec"
-	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -98,13 +97,10 @@ func startViewer(env Env, name string) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// quietDesktopLibraries keeps two libraries from printing noise a user cannot act on: the X client narrating a
-// missing ~/.Xauthority, and Fyne failing to parse the POSIX locale's name "C" (it then uses English anyway).
+// quietDesktopLibraries keeps the X client library from narrating its connection (a missing ~/.Xauthority is
+// normal), which a user cannot act on. (Fyne's locale noise is handled by package localefix.)
 func quietDesktopLibraries() {
 	xgb.Logger = log.New(io.Discard, "", 0)
-	if lang := os.Getenv("LANG"); os.Getenv("LC_ALL") == "" && (lang == "" || lang == "C" || lang == "POSIX" || strings.HasPrefix(lang, "C.")) {
-		os.Setenv("LANG", "en_US.UTF-8")
-	}
 }
 
 var errNoDisplay = errors.New("--display window needs a graphical session (DISPLAY or WAYLAND_DISPLAY is not set)")
