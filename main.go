@@ -5,10 +5,16 @@ package main
 import (
 	"os"
 
+	"paddock/engine/vmm"
 	"paddock/ui/cli"
 	_ "paddock/ui/localefix" // before the GUI toolkit reads the locale
 )
 
 func main() {
-	os.Exit(cli.Main(cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, os.Args[1:]))
+	args := os.Args[1:]
+	if len(args) > 0 && args[0] == "vmm" {
+		// A VM's own process, started by `paddock start` or the manager window.
+		os.Exit(vmm.Main(args[1:], os.Stderr))
+	}
+	os.Exit(cli.Main(cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, args))
 }

@@ -1,0 +1,100 @@
+package vmm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"paddock/engine/control"
+)
+
+// startTimeout bounds how long Start waits for a new VMM's control socket.
+const startTimeout = 20 * time.Second
+
+// Start runs spec in a new `PROGRAM vmm` process (program is the paddock executable) of its own session, so it
+// outlives the caller (a GUI or a command). The VMM's own messages go to logPath. Start returns once the VM
+// answers on its control socket, or with the VMM's last words if it exits first.
+func Start(program string, spec Spec, logPath string) (pid int, err error) {
+	spec.Version = SpecVersion
+	if err := control.ValidateName(spec.Name); err != nil {
+		return 0, err
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return 0, fmt.Errorf("encode spec: %w", err)
+	}
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("VMM log: %w", err)
+	}
+	defer logFile.Close()
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(program, "vmm", "--spec", "3")
+	cmd.ExtraFiles = []*os.File{specR}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	start := logOffset(logFile)
+	if err := cmd.Start(); err != nil {
+		specR.Close()
+		specW.Close()
+		return 0, fmt.Errorf("start the VMM: %w", err)
+	}
+	specR.Close()
+	_, werr := specW.Write(raw)
+	specW.Close()
+	if werr != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return 0, fmt.Errorf("send the spec: %w", werr)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		if c, err := control.Dial(control.SocketPath(spec.Name)); err == nil {
+			c.Close()
+			return cmd.Process.Pid, nil
+		}
+		select {
+		case err := <-exited:
+			return 0, fmt.Errorf("the VMM exited before the VM started (%v): %s", err, lastWords(logPath, start))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			return 0, errors.New("the VMM did not open its control socket in time: " + lastWords(logPath, start))
+		}
+	}
+}
+
+func logOffset(f *os.File) int64 {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// lastWords is what the VMM wrote to its log since offset, on one line.
+func lastWords(path string, offset int64) string {
+	raw, err := os.ReadFile(path)
+	if err != nil || int64(len(raw)) < offset {
+		return "(no log)"
+	}
+	s := strings.TrimSpace(string(raw[offset:]))
+	if len(s) > 2000 {
+		s = s[len(s)-2000:]
+	}
+	if s == "" {
+		return "(no log)"
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
