@@ -60,7 +60,17 @@ const (
 	OpKey = "key"
 	// OpPointerState sets the pointer's position, buttons and wheel at once (PointerState).
 	OpPointerState = "pointer-state"
+	// OpSerialInput types bytes into the guest's serial console (SerialInput).
+	OpSerialInput = "serial-input"
 )
+
+// SerialInput is bytes for the guest's serial console, at most MaxSerialInput at a time.
+type SerialInput struct {
+	Data []byte `json:"data"`
+}
+
+// MaxSerialInput bounds one OpSerialInput.
+const MaxSerialInput = 64 << 10
 
 // FramebufferInfo describes the memfd that comes with the reply to OpFramebuffer.
 type FramebufferInfo struct {

@@ -102,7 +102,7 @@ func (c *Config) Validate() error {
 	if c.MemoryMiB < MinMemoryMiB {
 		return fmt.Errorf("--memory %d MiB is too small: a guest needs at least %d MiB", c.MemoryMiB, MinMemoryMiB)
 	}
-	if total, err := hostMemoryMiB(); err == nil && uint64(c.MemoryMiB) > total {
+	if total, err := HostMemoryMiB(); err == nil && uint64(c.MemoryMiB) > total {
 		return fmt.Errorf("--memory %d MiB is more than this host has (%d MiB)", c.MemoryMiB, total)
 	}
 	if _, err := c.screenMode(); err != nil {
@@ -153,8 +153,8 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// hostMemoryMiB reads MemTotal from /proc/meminfo.
-func hostMemoryMiB() (uint64, error) {
+// HostMemoryMiB is the host's physical memory, MemTotal in /proc/meminfo.
+func HostMemoryMiB() (uint64, error) {
 	v, err := meminfo("MemTotal")
 	return v >> 10, err
 }

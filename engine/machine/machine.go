@@ -339,6 +339,16 @@ func (m *Machine) Handle(op string, args json.RawMessage) (any, error) {
 			return nil, err
 		}
 		return nil, m.Key(display.Key(a.Key), a.Down)
+	case control.OpSerialInput:
+		var a control.SerialInput
+		if err := decodeArgs(args, &a); err != nil {
+			return nil, err
+		}
+		if len(a.Data) > control.MaxSerialInput {
+			return nil, fmt.Errorf("%d bytes of serial input at once, at most %d", len(a.Data), control.MaxSerialInput)
+		}
+		m.SerialInput(a.Data)
+		return nil, nil
 	case control.OpPointerState:
 		var a control.PointerState
 		if err := decodeArgs(args, &a); err != nil {

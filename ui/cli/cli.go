@@ -35,6 +35,12 @@ func commands() map[string]command {
 		"send-keys":  {"type keys or text into a running VM's keyboard", sendKeysCommand},
 		"pointer":    {"move (and click) a running VM's pointer", pointerCommand},
 		"view":       {"open a window on a running VM's screen", viewCommand},
+		"list":       {"list the library's VMs", listCommand},
+		"create":     {"create a VM in the library", createCommand},
+		"start":      {"start a library VM (and open its window)", startCommand},
+		"delete":     {"delete a library VM", deleteCommand},
+		"edit":       {"change a library VM's settings", editCommand},
+		"console":    {"attach to a library VM's serial console", consoleCommand},
 	}
 }
 

@@ -137,8 +137,9 @@ func runCommand(env Env, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	if input != nil {
-		restore := startConsoleInput(input, m.SerialInput, log)
+		restore := passKeysThrough(input, log)
 		defer restore()
+		go forwardInput(input, m.SerialInput)
 	}
 	if !*noSandbox {
 		// Everything the VM needs is open now: from here on the process may not open files, make sockets, or

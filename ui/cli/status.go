@@ -9,10 +9,11 @@ import (
 )
 
 func dialVM(name string) (*control.Client, error) {
-	if err := control.ValidateName(name); err != nil {
+	path, _, err := resolveVM(name)
+	if err != nil {
 		return nil, err
 	}
-	c, err := control.Dial(control.SocketPath(name))
+	c, err := control.Dial(path)
 	if err != nil {
 		return nil, fmt.Errorf("VM %q: %w", name, err)
 	}
@@ -44,6 +45,9 @@ func statusCommand(env Env, args []string) error {
 	var st control.Status
 	if err := c.Call(control.OpStatus, nil, &st); err != nil {
 		return err
+	}
+	if _, title, err := resolveVM(name); err == nil {
+		st.Name = title // a library VM's process knows it by its id
 	}
 	if *asJSON {
 		enc := json.NewEncoder(env.Stdout)

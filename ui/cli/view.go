@@ -30,15 +30,16 @@ func viewCommand(env Env, args []string) error {
 	if len(rest) != 1 {
 		return usageError{"expects exactly one VM name"}
 	}
-	return view(rest[0], *powerOff)
-}
-
-// view opens a window on the running VM called name and returns when the window closes or the VM ends.
-func view(name string, powerOffOnClose bool) error {
-	if err := control.ValidateName(name); err != nil {
+	path, err := socketFor(rest[0])
+	if err != nil {
 		return err
 	}
-	path := control.SocketPath(name)
+	return view(path, rest[0], *powerOff)
+}
+
+// view opens a window titled name on the running VM at the control socket path, and returns when the window
+// closes or the VM ends.
+func view(path, name string, powerOffOnClose bool) error {
 	console, err := control.OpenConsole(path)
 	if err != nil {
 		return fmt.Errorf("VM %q: %w", name, err)

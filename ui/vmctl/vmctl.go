@@ -1,0 +1,197 @@
+// Package vmctl starts, stops and watches the library's VMs: it turns a library record into a VMM process and
+// keeps the record's state true to what the processes are doing. The command line and the manager window both
+// use it, so a VM behaves the same whichever started it.
+package vmctl
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"paddock/engine/control"
+	"paddock/engine/machine"
+	"paddock/engine/vmm"
+	"paddock/library"
+)
+
+// Files a VM's VMM keeps in the VM's directory.
+const (
+	SerialLogName = "serial.log"
+	VMMLogName    = "vmm.log"
+)
+
+// Errors callers may test for.
+var (
+	ErrAlreadyRunning = errors.New("the VM is already running")
+	ErrNotRunning     = errors.New("the VM is not running")
+	ErrNeedsFirmware  = errors.New("booting an ISO or an installed disk needs firmware boot, which this version of Paddock does not have yet; give the VM a kernel to boot directly (paddock edit NAME --kernel PATH)")
+)
+
+// Controller acts on the VMs of one library.
+type Controller struct {
+	lib     *library.Library
+	program string // the paddock executable, to start VMMs with
+}
+
+// New makes a controller; program is the paddock executable (os.Executable() in production).
+func New(lib *library.Library, program string) *Controller {
+	return &Controller{lib: lib, program: program}
+}
+
+// Library is the library the controller acts on.
+func (c *Controller) Library() *library.Library { return c.lib }
+
+// SocketPath is the control socket of a library VM: named by its id, which never changes.
+func SocketPath(vm library.VM) string { return control.SocketPath(vm.ID) }
+
+// Dial connects to a running library VM.
+func Dial(vm library.VM) (*control.Client, error) {
+	cl, err := control.Dial(SocketPath(vm))
+	if errors.Is(err, control.ErrNotRunning) {
+		return nil, fmt.Errorf("%s: %w", vm.Name, ErrNotRunning)
+	}
+	return cl, err
+}
+
+// Start starts the VM in its own VMM process and returns once it runs.
+func (c *Controller) Start(ctx context.Context, ref string) (library.VM, error) {
+	vm, err := c.Refresh(ctx, ref)
+	if err != nil {
+		return vm, err
+	}
+	if vm.State.Active() {
+		return vm, fmt.Errorf("%s: %w", vm.Name, ErrAlreadyRunning)
+	}
+	if vm.Boot != library.BootDirect {
+		return vm, fmt.Errorf("%s: %w", vm.Name, ErrNeedsFirmware)
+	}
+	dir := c.lib.VMDir(vm.ID)
+	spec := vmm.Spec{
+		Name: vm.ID, Kernel: vm.Kernel, Initrd: vm.Initrd, Cmdline: vm.Cmdline, CPUs: vm.CPUs,
+		MemoryMiB: vm.MemoryMiB, Screen: [2]int{vm.ScreenWidth, vm.ScreenHeight},
+		SerialLog: filepath.Join(dir, SerialLogName),
+	}
+	for _, d := range vm.Disks {
+		spec.Disks = append(spec.Disks, machine.Disk{Path: d.Path, ReadOnly: d.ReadOnly})
+	}
+	if err := c.lib.SetState(ctx, vm.ID, library.StateStarting, ""); err != nil {
+		return vm, err
+	}
+	if _, err := vmm.Start(c.program, spec, filepath.Join(dir, VMMLogName)); err != nil {
+		_ = c.lib.SetState(ctx, vm.ID, library.StateCrashed, err.Error())
+		return vm, fmt.Errorf("start %s: %w", vm.Name, err)
+	}
+	if err := c.lib.SetState(ctx, vm.ID, library.StateRunning, ""); err != nil {
+		return vm, err
+	}
+	return c.lib.GetVM(ctx, vm.ID)
+}
+
+// Stop presses the VM's power button, or with force powers it off at once.
+func (c *Controller) Stop(ctx context.Context, ref string, force bool) error {
+	vm, err := c.Refresh(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if !vm.State.Active() {
+		return fmt.Errorf("%s: %w", vm.Name, ErrNotRunning)
+	}
+	cl, err := Dial(vm)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	op := control.OpStop
+	if force {
+		op = control.OpPowerOff
+	}
+	if err := cl.Call(op, nil, nil); err != nil {
+		return fmt.Errorf("%s: %w", vm.Name, err)
+	}
+	return c.lib.SetState(ctx, vm.ID, library.StateStopping, "")
+}
+
+// Refresh reads the VM and brings its recorded state up to date with its VMM: a VM recorded as active whose VMM
+// no longer answers has stopped, or crashed if its VMM's log says so (or says nothing of a clean end).
+func (c *Controller) Refresh(ctx context.Context, ref string) (library.VM, error) {
+	vm, err := c.lib.GetVM(ctx, ref)
+	if err != nil || !vm.State.Active() {
+		return vm, err
+	}
+	if cl, err := Dial(vm); err == nil {
+		var st control.Status
+		err = cl.Call(control.OpStatus, nil, &st)
+		cl.Close()
+		if err == nil && st.State != control.StateStopped && st.State != control.StateCrashed {
+			return vm, nil
+		}
+	}
+	state, why := c.lastOutcome(vm)
+	if err := c.lib.SetState(ctx, vm.ID, state, why); err != nil {
+		return vm, err
+	}
+	return c.lib.GetVM(ctx, vm.ID)
+}
+
+// List reads every VM, refreshed.
+func (c *Controller) List(ctx context.Context) ([]library.VM, error) {
+	vms, err := c.lib.ListVMs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i, vm := range vms {
+		if vm.State.Active() {
+			if vms[i], err = c.Refresh(ctx, vm.ID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return vms, nil
+}
+
+// lastOutcome reads how the VM's last VMM run ended from its log.
+func (c *Controller) lastOutcome(vm library.VM) (library.State, string) {
+	f, err := os.Open(filepath.Join(c.lib.VMDir(vm.ID), VMMLogName))
+	if err != nil {
+		return library.StateCrashed, "the VM's process ended and left no log"
+	}
+	defer f.Close()
+	state, why := library.StateCrashed, "the VM's process ended unexpectedly"
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.Contains(line, `msg="VM running"`):
+			state, why = library.StateCrashed, "the VM's process ended unexpectedly"
+		case strings.Contains(line, `msg="VM ended"`):
+			state, why = library.StateStopped, ""
+		case strings.Contains(line, `msg="VM stopped with an error"`), strings.Contains(line, `msg="cannot start the VM"`):
+			state, why = library.StateCrashed, logField(line, "err")
+		}
+	}
+	return state, why
+}
+
+// logField extracts key's value from a log line written by slog's text handler (quoted when it has spaces).
+func logField(line, key string) string {
+	i := strings.Index(line, " "+key+"=")
+	if i < 0 {
+		return line
+	}
+	v := line[i+len(key)+2:]
+	if q, err := strconv.QuotedPrefix(v); err == nil {
+		if s, err := strconv.Unquote(q); err == nil {
+			return s
+		}
+	}
+	if sp := strings.IndexByte(v, ' '); sp >= 0 {
+		return v[:sp]
+	}
+	return v
+}
