@@ -29,7 +29,9 @@ runtime_debs=(seabios)
 build_debs=(gcc pkg-config libgl1-mesa-dev libx11-dev libxrandr-dev libxcursor-dev libxinerama-dev libxi-dev libxxf86vm-dev)
 # Tests: GNU as/ld/objcopy assemble the small test guests; iasl checks the ACPI tables.
 # Xvfb, xdotool and Mesa's software GL run and drive real windows headless.
-test_debs=(binutils acpica-tools xvfb xdotool libgl1-mesa-dri xauth)
+# xorriso, ISOLINUX and GRUB build the test ISOs.
+test_debs=(binutils acpica-tools xvfb xdotool libgl1-mesa-dri xauth
+	xorriso isolinux syslinux-common grub-pc-bin grub-common mtools grub-efi-amd64-bin)
 
 install_go_tools() {
 	export PATH="$(go env GOPATH)/bin:$PATH"
