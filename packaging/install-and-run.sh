@@ -7,5 +7,7 @@ cd "$(dirname "$0")/.."
 install_debs "${runtime_debs[@]}" "${build_debs[@]}"
 mkdir -p bin
 go build -o bin/paddock .
+# The lean VMM program runs the VMs: no cgo, no GUI toolkit (see README).
+CGO_ENABLED=0 go build -o bin/paddock-vmm ./ui/paddock-vmm
 if [ $# -eq 0 ]; then set -- doctor; fi
 exec ./bin/paddock "$@"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Linux test guest from Debian packages only: the stock kernel of linux-image-amd64, busybox-static,
-# and that kernel's own virtio modules, with tests/guest/init.sh as /init.
+# and that kernel's own modules for virtio and input, with tests/guest/init.sh as /init.
 #
 # Output, in ${XDG_CACHE_HOME:-$HOME/.cache}/paddock/guests/<kernel-release>/: vmlinuz and initramfs.cpio.gz.
 # The directory is rebuilt only when a package version, init.sh or this script changes. The last line printed
@@ -10,8 +10,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/paddock/guests
 
-# Modules the tests need, by module name; those built into the kernel are skipped.
-want_modules="virtio_pci virtio_blk virtio_console virtio_rng button evdev"
+# Modules the tests need, by module name; those built into the kernel are skipped. The kernel's config adds the
+# drivers for the screen, keyboard, tablet and /dev/input where they are modules (see "needs" below).
+want_modules="virtio_pci virtio_blk virtio_console virtio_rng button"
 
 die() { echo "build-linux-guest: $*" >&2; exit 1; }
 
@@ -48,6 +49,38 @@ vmlinuz=$work/kernel/boot/vmlinuz-$kernel_release
 moddir=$work/kernel/lib/modules/$kernel_release
 [ -d "$moddir" ] || moddir=$work/kernel/usr/lib/modules/$kernel_release
 [ -d "$moddir/kernel" ] || die "no modules in $kernel_pkg"
+config=$work/kernel/boot/config-$kernel_release
+[ -f "$config" ] || die "no config-$kernel_release in $kernel_pkg"
+
+# The value of a kernel option: y, m, or nothing when it is not set.
+config_of() { sed -n "s/^CONFIG_$1=//p" "$config"; }
+# needs OPTION MODULE WHAT: the tests need OPTION, built in or as module MODULE (then it goes in the initramfs).
+needs() {
+	case "$(config_of "$1")" in
+	y) ;;
+	m) want_modules="$want_modules $2" ;;
+	*) die "$kernel_pkg lacks CONFIG_$1 ($3)" ;;
+	esac
+}
+# The screen: Paddock describes a linear framebuffer in screen_info (VIDEO_TYPE_VLFB). sysfb turns that into a
+# platform device: "simple-framebuffer" with SYSFB_SIMPLEFB (simpledrm or simplefb binds), else
+# "vesa-framebuffer" (vesafb binds). Debian 12's kernel has SYSFB=y, no SYSFB_SIMPLEFB and FB_VESA=y.
+[ "$(config_of SYSFB)" = y ] || die "$kernel_pkg lacks CONFIG_SYSFB (firmware framebuffer devices)"
+if [ "$(config_of SYSFB_SIMPLEFB)" = y ]; then
+	if [ -n "$(config_of DRM_SIMPLEDRM)" ]; then
+		needs DRM_SIMPLEDRM simpledrm "framebuffer driver"
+	else
+		needs FB_SIMPLE simplefb "framebuffer driver"
+	fi
+else
+	needs FB_VESA vesafb "framebuffer driver"
+fi
+needs FRAMEBUFFER_CONSOLE fbcon "text console on the framebuffer"
+needs SERIO_I8042 i8042 "PS/2 controller"
+needs KEYBOARD_ATKBD atkbd "PS/2 keyboard"
+needs VIRTIO_INPUT virtio_input "virtio tablet"
+needs INPUT_EVDEV evdev "/dev/input/event*"
+
 busybox=$work/busybox/bin/busybox
 [ -x "$busybox" ] || die "no busybox in busybox-static"
 

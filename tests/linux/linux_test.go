@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -155,14 +156,20 @@ func newEnv(t *testing.T) []string {
 	return env
 }
 
-// boot starts the guest running test name, with extra paddock run flags and kernel command-line words.
+// boot starts the guest running test name, with extra paddock run flags and kernel command-line words. The
+// kernel's console is the serial port unless cmdline names consoles itself (the last one named is where /init's
+// report goes, so it must be ttyS0).
 func boot(t *testing.T, env []string, name string, cmdline string, extra ...string) *vm {
 	t.Helper()
 	ready(t)
+	words := "panic=-1 paddock.test=" + name + " " + cmdline
+	if !strings.Contains(cmdline, "console=") {
+		words = "console=ttyS0 " + words
+	}
 	args := append([]string{"run",
 		"--kernel", filepath.Join(guestDir, "vmlinuz"),
 		"--initrd", filepath.Join(guestDir, "initramfs.cpio.gz"),
-		"--append", strings.TrimSpace("console=ttyS0 panic=-1 paddock.test=" + name + " " + cmdline),
+		"--append", strings.TrimSpace(words),
 		"--serial", "stdio"}, extra...)
 	v := &vm{t: t, env: env, args: args, done: make(chan struct{})}
 	v.cmd = exec.Command(paddockBin, args...)
@@ -302,14 +309,27 @@ func TestBlkReadOnly(t *testing.T) {
 
 func TestStop(t *testing.T) {
 	env := newEnv(t)
-	name := fmt.Sprintf("linux%d", os.Getpid())
+	name := vmName()
 	v := boot(t, env, "stop", "", "--name", name)
 	v.waitFor("PADDOCK-TEST stop WAITING")
-	stop := exec.Command(paddockBin, "stop", name)
-	stop.Env = env
-	if out, err := stop.CombinedOutput(); err != nil {
-		t.Fatalf("paddock stop %s: %v\n%s", name, err, out)
-	}
+	v.paddock(env, "stop", name)
 	v.waitFor("PADDOCK-TEST stop PASS")
 	v.exitsCleanly()
+}
+
+var vmCount atomic.Int32
+
+// vmName is a name for `paddock run --name`, unique within this test process.
+func vmName() string { return fmt.Sprintf("linux%d-%d", os.Getpid(), vmCount.Add(1)) }
+
+// paddock runs a paddock command against the running VM, failing the test (with the VM's output) if it fails.
+func (v *vm) paddock(env []string, args ...string) string {
+	v.t.Helper()
+	cmd := exec.Command(paddockBin, args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		v.t.Fatalf("paddock %s: %v\n%s\n%s", strings.Join(args, " "), err, out, v.describe())
+	}
+	return string(out)
 }

@@ -3,22 +3,20 @@
 package cli
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"sort"
-	"strings"
+	"syscall"
+
+	"paddock/ui/clikit"
+	"paddock/ui/runcmd"
 )
 
-// Env is what a command may touch of the outside world, so tests can run commands in-process.
-type Env struct {
-	Stdin  io.Reader
-	Stdout io.Writer
-	Stderr io.Writer
-}
+// Env is what a command may touch of the outside world.
+type Env = clikit.Env
+
+type usageError = clikit.UsageError
 
 type command struct {
 	summary string
@@ -44,16 +42,6 @@ func commands() map[string]command {
 	}
 }
 
-// usageError is a mistake in how a command was called; it exits with status 2.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-// exitError carries a specific exit status for a command that has already said what happened.
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
-
 // Main runs one command line (without the program name) and returns the process exit status.
 func Main(env Env, args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
@@ -66,26 +54,8 @@ func Main(env Env, args []string) int {
 		usage(env.Stderr)
 		return 2
 	}
-	err := cmd.run(env, args[1:])
-	var ue usageError
-	var ee exitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ee):
-		return ee.code
-	case errors.As(err, &ue):
-		fmt.Fprintf(env.Stderr, "paddock %s: %s\n", args[0], ue.msg)
-		return 2
-	default:
-		fmt.Fprintf(env.Stderr, "paddock %s: error: %s\n", args[0], oneLine(err.Error()))
-		return 1
-	}
+	return clikit.Report(env, args[0], cmd.run(env, args[1:]))
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: paddock COMMAND [OPTIONS]")
@@ -102,52 +72,24 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'paddock COMMAND -h' for a command's options.")
 }
 
-// newFlagSet makes a flag set that reports errors as usage errors rather than exiting.
-func newFlagSet(env Env, name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: paddock %s %s\n\nOptions:\n", name, synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
+var (
+	newFlagSet        = clikit.NewFlagSet
+	parse             = clikit.Parse
+	parseInterspersed = clikit.ParseInterspersed
+	newLogger         = clikit.NewLogger
+)
 
-// parse parses flags, turning flag errors into usage errors (the flag package has printed them already).
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// runCommand runs `paddock run` in the lean VMM program when it is installed beside this one (it starts faster,
+// uses less memory and can be sandboxed completely), else in this process.
+func runCommand(env Env, args []string) error {
+	if lean, ok := clikit.Beside(clikit.LeanVMMName); ok && env.Stdin == os.Stdin {
+		self, err := os.Executable()
+		if err == nil {
+			argv := append([]string{clikit.LeanVMMName, "run"}, args...)
+			environ := append(os.Environ(), runcmd.GUIProgramEnv+"="+self)
+			err = syscall.Exec(lean, argv, environ)
 		}
-		return exitError{code: 2}
+		return fmt.Errorf("start %s: %w", lean, err)
 	}
-	return nil
-}
-
-// parseInterspersed parses flags that may come before, between or after the positional arguments, as in
-// "paddock send-keys NAME --text hi", and returns the positional ones.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := parse(fs, args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return positional, nil
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
-// newLogger logs warnings and errors to stderr, or more with PADDOCK_LOG=debug|info.
-func newLogger(w io.Writer) *slog.Logger {
-	level := slog.LevelWarn
-	switch strings.ToLower(os.Getenv("PADDOCK_LOG")) {
-	case "debug":
-		level = slog.LevelDebug
-	case "info":
-		level = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return runcmd.Run(env, args)
 }

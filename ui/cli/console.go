@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"paddock/ui/clikit"
 	"path/filepath"
 	"time"
 
@@ -19,7 +20,7 @@ func consoleCommand(env Env, args []string) error {
 		return err
 	}
 	if len(rest) != 1 {
-		return usageError{"expects exactly one VM name"}
+		return usageError{Msg: "expects exactly one VM name"}
 	}
 	ctl, done, err := openController()
 	if err != nil {
@@ -45,7 +46,7 @@ func consoleCommand(env Env, args []string) error {
 		log.Seek(-4096, io.SeekEnd)
 	}
 	fmt.Fprintf(env.Stderr, "paddock: connected to %s's serial console; Ctrl-] leaves\n", vm.Name)
-	restore := passKeysThrough(env.Stdin, newLogger(env.Stderr))
+	restore := clikit.PassKeysThrough(env.Stdin, newLogger(env.Stderr))
 	defer restore()
 	quit := make(chan struct{})
 	go forwardConsoleInput(env.Stdin, cl, quit)

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"paddock/ui/clikit"
 
 	"paddock/engine/jail"
 	"paddock/engine/kvm"
@@ -30,7 +31,7 @@ func doctorCommand(env Env, args []string) error {
 		failed = failed || c.level == "FAIL"
 	}
 	if failed {
-		return exitError{code: 1}
+		return clikit.ExitError{Code: 1}
 	}
 	return nil
 }

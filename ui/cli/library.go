@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"paddock/ui/clikit"
+	"paddock/ui/gui/viewer"
 	"path/filepath"
 	"runtime"
 	"text/tabwriter"
@@ -25,22 +27,20 @@ func openController() (*vmctl.Controller, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		lib.Close()
-		return nil, nil, fmt.Errorf("find the paddock program: %w", err)
+	program, ok := clikit.Beside(clikit.LeanVMMName)
+	if !ok {
+		// Without the lean VMM program, this one runs VMs too (`paddock vmm`).
+		if program, err = os.Executable(); err != nil {
+			lib.Close()
+			return nil, nil, fmt.Errorf("find the paddock program: %w", err)
+		}
 	}
-	return vmctl.New(lib, self), func() { lib.Close() }, nil
+	return vmctl.New(lib, program), func() { lib.Close() }, nil
 }
 
-// socketFor finds the control socket of the VM called name: a library VM by that name (or id), else an ad-hoc
-// VM started with `paddock run --name`. It does not create a library where there is none.
-func socketFor(name string) (string, error) {
-	path, _, err := resolveVM(name)
-	return path, err
-}
-
-// resolveVM is socketFor that also says the VM's name as the library knows it.
+// resolveVM finds the control socket of the VM called name, and its name as the library knows it: a library VM
+// by that name (or id), else an ad-hoc VM started with `paddock run --name`. It does not create a library where
+// there is none.
 func resolveVM(name string) (path, title string, err error) {
 	if home, err := library.Home(); err == nil {
 		if _, err := os.Stat(filepath.Join(home, "library.db")); err == nil {
@@ -169,13 +169,13 @@ func createCommand(env Env, args []string) error {
 		return err
 	}
 	if len(rest) != 1 {
-		return usageError{"expects exactly one VM name (quote a name with spaces)"}
+		return usageError{Msg: "expects exactly one VM name (quote a name with spaces)"}
 	}
 	spec := library.VMSpec{Name: rest[0], CPUs: *cpus, MemoryMiB: *memory}
 	if *resolution != "" {
-		w, h, err := parseResolution(*resolution)
+		w, h, err := clikit.ParseResolution(*resolution)
 		if err != nil {
-			return usageError{err.Error()}
+			return usageError{Msg: err.Error()}
 		}
 		spec.ScreenWidth, spec.ScreenHeight = w, h
 	}
@@ -206,7 +206,7 @@ func createCommand(env Env, args []string) error {
 		spec.OS = info.Label
 	}
 	if *diskGiB < 0 {
-		return usageError{"--disk-size cannot be negative"}
+		return usageError{Msg: "--disk-size cannot be negative"}
 	}
 	ctl, done, err := openController()
 	if err != nil {
@@ -244,7 +244,7 @@ func startCommand(env Env, args []string) error {
 		return err
 	}
 	if len(rest) != 1 {
-		return usageError{"expects exactly one VM name"}
+		return usageError{Msg: "expects exactly one VM name"}
 	}
 	ctl, done, err := openController()
 	if err != nil {
@@ -259,7 +259,7 @@ func startCommand(env Env, args []string) error {
 	if *headless || (os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "") {
 		return nil
 	}
-	return view(vmctl.SocketPath(vm), vm.Name, false)
+	return viewer.Run(vmctl.SocketPath(vm), vm.Name, false)
 }
 
 func deleteCommand(env Env, args []string) error {
@@ -270,7 +270,7 @@ func deleteCommand(env Env, args []string) error {
 		return err
 	}
 	if len(rest) != 1 {
-		return usageError{"expects exactly one VM name"}
+		return usageError{Msg: "expects exactly one VM name"}
 	}
 	ctl, done, err := openController()
 	if err != nil {
@@ -304,7 +304,7 @@ func editCommand(env Env, args []string) error {
 	isoPath := fs.String("iso", "", "insert this `ISO`")
 	eject := fs.Bool("eject", false, "eject the ISO")
 	addDisk := fs.Int("add-disk", 0, "add an empty sparse disk of `GiB`")
-	var attach diskFlags
+	var attach clikit.DiskFlags
 	fs.Var(&attach, "attach-disk", "attach an existing raw image `PATH[,ro]`")
 	detach := fs.Int("detach-disk", 0, "detach disk number `N` (1 is the first; the file is kept)")
 	rest, err := parseInterspersed(fs, args)
@@ -312,7 +312,7 @@ func editCommand(env Env, args []string) error {
 		return err
 	}
 	if len(rest) != 1 {
-		return usageError{"expects exactly one VM name"}
+		return usageError{Msg: "expects exactly one VM name"}
 	}
 	ctl, done, err := openController()
 	if err != nil {
@@ -355,9 +355,9 @@ func editCommand(env Env, args []string) error {
 		u.Cmdline = cmdline
 	}
 	if set["resolution"] {
-		w, h, err := parseResolution(*resolution)
+		w, h, err := clikit.ParseResolution(*resolution)
 		if err != nil {
-			return usageError{err.Error()}
+			return usageError{Msg: err.Error()}
 		}
 		u.ScreenWidth, u.ScreenHeight = &w, &h
 	}

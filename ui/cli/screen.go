@@ -4,25 +4,9 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 
 	"paddock/engine/control"
 )
-
-// parseResolution reads "WxH".
-func parseResolution(s string) (w, h int, err error) {
-	ws, hs, ok := strings.Cut(strings.ToLower(s), "x")
-	if ok {
-		w, err = strconv.Atoi(ws)
-		if err == nil {
-			h, err = strconv.Atoi(hs)
-		}
-	}
-	if !ok || err != nil || w <= 0 || h <= 0 {
-		return 0, 0, fmt.Errorf("--resolution %q: want WIDTHxHEIGHT, such as 1280x800", s)
-	}
-	return w, h, nil
-}
 
 func screenshotCommand(env Env, args []string) error {
 	fs := newFlagSet(env, "screenshot", "NAME FILE.png")
@@ -30,7 +14,7 @@ func screenshotCommand(env Env, args []string) error {
 		return err
 	}
 	if fs.NArg() != 2 {
-		return usageError{"expects a VM name and a file name"}
+		return usageError{Msg: "expects a VM name and a file name"}
 	}
 	c, err := dialVM(fs.Arg(0))
 	if err != nil {
@@ -69,11 +53,11 @@ func sendKeysCommand(env Env, args []string) error {
 		return err
 	}
 	if len(rest) < 1 {
-		return usageError{"expects a VM name"}
+		return usageError{Msg: "expects a VM name"}
 	}
 	a := control.SendKeysArgs{Keys: rest[1:], Text: *text}
 	if (len(a.Keys) == 0) == (a.Text == "") {
-		return usageError{"give either key names (such as ctrl+alt+delete enter) or --text"}
+		return usageError{Msg: "give either key names (such as ctrl+alt+delete enter) or --text"}
 	}
 	c, err := dialVM(rest[0])
 	if err != nil {
@@ -92,12 +76,12 @@ func pointerCommand(env Env, args []string) error {
 		return err
 	}
 	if len(rest) != 3 {
-		return usageError{"expects a VM name and X Y in guest screen pixels"}
+		return usageError{Msg: "expects a VM name and X Y in guest screen pixels"}
 	}
 	x, errX := strconv.Atoi(rest[1])
 	y, errY := strconv.Atoi(rest[2])
 	if errX != nil || errY != nil {
-		return usageError{fmt.Sprintf("position %q %q: want whole numbers", rest[1], rest[2])}
+		return usageError{Msg: fmt.Sprintf("position %q %q: want whole numbers", rest[1], rest[2])}
 	}
 	c, err := dialVM(rest[0])
 	if err != nil {

@@ -22,7 +22,7 @@ func dialVM(name string) (*control.Client, error) {
 
 func oneName(fs interface{ Args() []string }) (string, error) {
 	if len(fs.Args()) != 1 {
-		return "", usageError{"expects exactly one VM name"}
+		return "", usageError{Msg: "expects exactly one VM name"}
 	}
 	return fs.Args()[0], nil
 }

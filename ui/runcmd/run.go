@@ -1,50 +1,27 @@
-package cli
+// Package runcmd is the `paddock run` command. It carries no GUI toolkit and no database, so the lean VMM program
+// (paddock-vmm) runs it too: that program starts faster, is smaller in memory and can be sandboxed completely.
+package runcmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"paddock/engine/control"
 	"paddock/engine/jail"
 	"paddock/engine/machine"
+	"paddock/ui/clikit"
 )
 
-// diskFlags collects repeated --disk PATH[,ro] options.
-type diskFlags []machine.Disk
-
-func (d *diskFlags) String() string { return "" }
-
-func (d *diskFlags) Set(v string) error {
-	path, opts, _ := strings.Cut(v, ",")
-	if path == "" {
-		return errors.New("empty disk path")
-	}
-	disk := machine.Disk{Path: path}
-	for _, o := range strings.Split(opts, ",") {
-		switch o {
-		case "":
-		case "ro":
-			disk.ReadOnly = true
-		case "rw":
-			disk.ReadOnly = false
-		default:
-			return fmt.Errorf("unknown disk option %q (want ro or rw)", o)
-		}
-	}
-	*d = append(*d, disk)
-	return nil
-}
-
-func runCommand(env Env, args []string) error {
-	fs := newFlagSet(env, "run", "--kernel PATH [--initrd PATH] [--append CMDLINE] [OPTIONS]")
+// Run is `paddock run`: an ad-hoc VM in the foreground, in this process, sandboxed once it is set up.
+func Run(env clikit.Env, args []string) error {
+	fs := clikit.NewFlagSet(env, "run", "--kernel PATH [--initrd PATH] [--append CMDLINE] [OPTIONS]")
 	var cfg machine.Config
-	var disks diskFlags
+	var disks clikit.DiskFlags
 	fs.StringVar(&cfg.Kernel, "kernel", "", "Linux `bzImage` or ELF vmlinux to boot")
 	fs.StringVar(&cfg.Initrd, "initrd", "", "initial ramdisk `file`")
 	fs.StringVar(&cfg.Cmdline, "append", "console=ttyS0", "kernel command `line`")
@@ -58,11 +35,11 @@ func runCommand(env Env, args []string) error {
 	displayMode := fs.String("display", "none", "show the guest's screen: window, or none")
 	noSandbox := fs.Bool("no-sandbox", false, "do not confine the VM's process after set-up (for debugging the engine)")
 	fs.StringVar(&cfg.CPUModel, "cpu", "", "CPU model: host or baseline (default: host with hardware virtualization, else baseline)")
-	if err := parse(fs, args); err != nil {
+	if err := clikit.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+		return clikit.UsageError{Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	cfg.Disks = disks
 	switch *displayMode {
@@ -76,15 +53,15 @@ func runCommand(env Env, args []string) error {
 			cfg.Name = fmt.Sprintf("run-%d", os.Getpid())
 		}
 	default:
-		return usageError{fmt.Sprintf("--display %q: want window or none", *displayMode)}
+		return clikit.UsageError{Msg: fmt.Sprintf("--display %q: want window or none", *displayMode)}
 	}
 	if *resolution != "" {
-		w, h, err := parseResolution(*resolution)
+		w, h, err := clikit.ParseResolution(*resolution)
 		if err != nil {
-			return usageError{err.Error()}
+			return clikit.UsageError{Msg: err.Error()}
 		}
 		cfg.ScreenWidth, cfg.ScreenHeight = w, h
-	} else if w, h, ok := defaultScreenSize(); ok {
+	} else if w, h, ok := clikit.DefaultScreenSize(); ok {
 		cfg.ScreenWidth, cfg.ScreenHeight = w, h
 	}
 
@@ -105,7 +82,7 @@ func runCommand(env Env, args []string) error {
 	}
 	cfg.Console = console
 
-	log := newLogger(env.Stderr)
+	log := clikit.NewLogger(env.Stderr)
 	m, err := machine.New(cfg, log)
 	if err != nil {
 		return err
@@ -137,9 +114,9 @@ func runCommand(env Env, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	if input != nil {
-		restore := passKeysThrough(input, log)
+		restore := clikit.PassKeysThrough(input, log)
 		defer restore()
-		go forwardInput(input, m.SerialInput)
+		go clikit.ForwardInput(input, m.SerialInput)
 	}
 	if !*noSandbox {
 		// Everything the VM needs is open now: from here on the process may not open files, make sockets, or
@@ -159,8 +136,32 @@ func runCommand(env Env, args []string) error {
 	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(env.Stderr, "\npaddock: VM stopped")
-		return exitError{code: 130}
+		return clikit.ExitError{Code: 130}
 	}
 	log.Info("guest ended", "outcome", outcome.String())
 	return nil
 }
+
+// GUIProgramEnv names the paddock program (with its GUI) to the lean VMM program, which cannot show windows.
+const GUIProgramEnv = "PADDOCK_GUI_PROGRAM"
+
+// startViewer runs `paddock view` for the VM in a process of its own, so the VM's process can be sandboxed while
+// the window talks to the desktop.
+func startViewer(env clikit.Env, name string) (*exec.Cmd, error) {
+	program := os.Getenv(GUIProgramEnv)
+	if program == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find the paddock program to open the window: %w", err)
+		}
+		program = self
+	}
+	cmd := exec.Command(program, "view", "--power-off-on-close", name)
+	cmd.Stdout, cmd.Stderr = env.Stderr, env.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("open the VM window: %w", err)
+	}
+	return cmd, nil
+}
+
+var errNoDisplay = fmt.Errorf("--display window needs a graphical session (DISPLAY or WAYLAND_DISPLAY is not set)")

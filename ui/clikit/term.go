@@ -1,4 +1,4 @@
-package cli
+package clikit
 
 import (
 	"io"
@@ -8,9 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// passKeysThrough turns off line buffering and echo on a terminal (the guest echoes) but keeps signals, so Ctrl-C
+// PassKeysThrough turns off line buffering and echo on a terminal (the guest echoes) but keeps signals, so Ctrl-C
 // still stops the VM. The returned function restores the terminal; on anything else it does nothing.
-func passKeysThrough(in io.Reader, log *slog.Logger) (restore func()) {
+func PassKeysThrough(in io.Reader, log *slog.Logger) (restore func()) {
 	restore = func() {}
 	f, ok := in.(*os.File)
 	if !ok {
@@ -33,8 +33,8 @@ func passKeysThrough(in io.Reader, log *slog.Logger) (restore func()) {
 	return func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }
 }
 
-// forwardInput copies what is typed to deliver until the input ends.
-func forwardInput(in io.Reader, deliver func([]byte)) {
+// ForwardInput copies what is typed to deliver until the input ends.
+func ForwardInput(in io.Reader, deliver func([]byte)) {
 	buf := make([]byte, 4096)
 	for {
 		n, err := in.Read(buf)

@@ -1,0 +1,27 @@
+// Command paddock-vmm runs VMs and nothing else: `paddock-vmm run ...` (what `paddock run` hands over to) and
+// `paddock-vmm vmm --spec FD` (a library VM's process). Built without cgo and without the GUI toolkit, it starts
+// in a few milliseconds, keeps its memory small, and its sandbox confines every thread.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"paddock/engine/vmm"
+	"paddock/ui/clikit"
+	"paddock/ui/runcmd"
+)
+
+func main() {
+	env := clikit.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	args := os.Args[1:]
+	switch {
+	case len(args) > 0 && args[0] == "vmm":
+		os.Exit(vmm.Main(args[1:], os.Stderr))
+	case len(args) > 0 && args[0] == "run":
+		os.Exit(clikit.Report(env, "run", runcmd.Run(env, args[1:])))
+	default:
+		fmt.Fprintln(os.Stderr, "Usage: paddock-vmm run [OPTIONS] | paddock-vmm vmm --spec FD\n(use 'paddock run -h' for the options)")
+		os.Exit(2)
+	}
+}
