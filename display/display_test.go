@@ -165,3 +165,21 @@ func TestFitHost(t *testing.T) {
 		}
 	}
 }
+
+func TestCopyRectOddWidthAndClipping(t *testing.T) {
+	fb := newFB(t, 321, 200) // an odd width leaves one pixel for the single-pixel path
+	for x := 0; x < 321; x++ {
+		putPixel(fb, x, 7, uint32(x)<<16|uint32(255-x%256)<<8|uint32(x%7))
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 321, 200))
+	fb.CopyRect(img, image.Rect(-5, 7, 400, 8))
+	for x := 0; x < 321; x++ {
+		want := color.RGBA{byte(x), byte(255 - x%256), byte(x % 7), 255}
+		if got := img.RGBAAt(x, 7); got != want {
+			t.Fatalf("pixel %d = %v, want %v", x, got, want)
+		}
+	}
+	if got := img.RGBAAt(0, 8); got.A != 0 {
+		t.Fatalf("row outside the rectangle was written: %v", got)
+	}
+}

@@ -118,12 +118,18 @@ func (f *Framebuffer) CopyRect(dst *image.RGBA, r image.Rectangle) {
 	for y := r.Min.Y; y < r.Max.Y; y++ {
 		src := f.pix[y*f.mode.Stride+r.Min.X*BytesPerPixel : y*f.mode.Stride+r.Max.X*BytesPerPixel]
 		out := dst.Pix[dst.PixOffset(r.Min.X, y):]
-		for i := 0; i < len(src); i += 4 {
+		out = out[:len(src)]
+		// Two pixels at a time: XRGB8888 in memory is B,G,R,X and RGBA is R,G,B,A, so swap red and blue in each
+		// 32-bit lane and set alpha.
+		i := 0
+		for ; i+8 <= len(src); i += 8 {
+			v := binary.LittleEndian.Uint64(src[i:])
+			v = 0xFF000000FF000000 | (v&0x000000FF000000FF)<<16 | v&0x0000FF000000FF00 | (v>>16)&0x000000FF000000FF
+			binary.LittleEndian.PutUint64(out[i:], v)
+		}
+		for ; i < len(src); i += 4 {
 			v := binary.LittleEndian.Uint32(src[i:])
-			out[i+0] = byte(v >> 16) // red
-			out[i+1] = byte(v >> 8)  // green
-			out[i+2] = byte(v)       // blue
-			out[i+3] = 0xff
+			binary.LittleEndian.PutUint32(out[i:], 0xFF000000|(v&0xFF)<<16|v&0xFF00|(v>>16)&0xFF)
 		}
 	}
 }

@@ -16,6 +16,8 @@
 //	fbpattern    reads screen_info ("FB w h stride base"), draws a test pattern into the framebuffer: "DRAWN"
 //	kbdecho      enables the PS/2 keyboard on IRQ 1 and prints every byte from port 0x60 as "SC xx"
 //	fbpoke       draws the pattern, then inverts one pixel per key press: "POKE x y"
+//	tablet       draws the pattern, drives the virtio tablet with MSI-X: "TABLET-READY", then "EV type code value"
+//	fbflood      drops to CPL3 ("CPL3 ring=3") and refills the whole framebuffer, a new colour a frame: "FRAMES n"
 //
 // Shared start-up code and helpers are in common.inc, the bzImage layout in guest.ld.
 package guests

@@ -10,7 +10,7 @@ import (
 
 // A loader reads these setup-header fields (Documentation/arch/x86/boot.rst); each guest must carry them right.
 func TestEveryGuestIsAValidBzImage(t *testing.T) {
-	want := []string{"badinsn", "cpus", "echo", "fbpattern", "fbpoke", "hello", "kbdecho", "msix", "pci", "powerbutton", "reset", "smp", "triplefault"}
+	want := []string{"badinsn", "cpus", "echo", "fbflood", "fbpattern", "fbpoke", "hello", "kbdecho", "msix", "pci", "powerbutton", "reset", "smp", "tablet", "triplefault"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
