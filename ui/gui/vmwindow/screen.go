@@ -46,6 +46,8 @@ type Screen struct {
 	bitmap   []uint64
 	interval time.Duration
 	failing  bool
+	// wake makes the refresh goroutine look at once and at full rate: input usually makes the guest draw.
+	wake chan struct{}
 
 	// Damage found by the refresh goroutine and waiting for the UI goroutine.
 	mu        sync.Mutex
@@ -97,6 +99,7 @@ func NewScreen(c display.Console, refreshRate int) *Screen {
 		mode:     fb.Mode(),
 		tracker:  display.NewDamageTracker(fb),
 		interval: time.Second / time.Duration(refreshRate),
+		wake:     make(chan struct{}, 1),
 		held:     map[display.Key]bool{},
 	}
 	s.bitmap = make([]uint64, (s.tracker.Pages()+63)/64)
@@ -152,7 +155,7 @@ func (s *Screen) Snapshot() *image.RGBA { return s.fb.Snapshot() }
 // SendKeys sends key events to the guest in order, whatever has focus (a toolbar's Ctrl+Alt+Del).
 func (s *Screen) SendKeys(events []display.KeyEvent) {
 	for _, ev := range events {
-		s.input.push(inputEvent{isKey: true, key: ev})
+		s.send(inputEvent{isKey: true, key: ev})
 	}
 }
 
@@ -168,39 +171,65 @@ func (s *Screen) CreateRenderer() fyne.WidgetRenderer {
 // MinSize keeps the screen usable but lets the window shrink well below the guest's size.
 func (s *Screen) MinSize() fyne.Size { return fyne.NewSize(160, 100) }
 
+// After idleAfter without a change on the guest's screen, the screen is looked at only every idleInterval (until
+// it changes or the user types or moves the pointer), so an idle guest with its window open costs almost nothing.
+const (
+	idleAfter    = time.Second
+	idleInterval = 200 * time.Millisecond
+)
+
 // refreshLoop polls the dirty log and hands damaged areas to the UI goroutine.
 func (s *Screen) refreshLoop(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	t := time.NewTicker(s.interval)
+	t := time.NewTimer(s.interval)
 	defer t.Stop()
+	lastChange := time.Now()
 	for {
 		select {
 		case <-stop:
 			return
+		case <-s.wake:
+			lastChange = time.Now()
 		case <-t.C:
-			s.poll()
 		}
+		if s.poll() {
+			lastChange = time.Now()
+		}
+		next := s.interval
+		if time.Since(lastChange) > idleAfter {
+			next = idleInterval
+		}
+		t.Reset(next)
 	}
 }
 
-// poll asks the console which pages the guest wrote and, if any pixel changed, schedules a redraw. An idle guest
-// ends here with no work for the UI.
-func (s *Screen) poll() {
+// send queues input for the guest and wakes the refresh, since the guest will likely draw in answer.
+func (s *Screen) send(ev inputEvent) {
+	s.input.push(ev)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// poll asks the console which pages the guest wrote and, if any pixel changed, schedules a redraw; it says whether
+// anything changed. An idle guest ends here with no work for the UI.
+func (s *Screen) poll() bool {
 	clear(s.bitmap)
 	if err := s.console.DirtyPages(s.bitmap); err != nil {
 		if !s.failing {
 			slog.Warn("read vm screen changes", "err", err)
 			s.failing = true
 		}
-		return
+		return false
 	}
 	s.failing = false
 	if !slices.ContainsFunc(s.bitmap, func(w uint64) bool { return w != 0 }) {
-		return
+		return false
 	}
 	rects := s.tracker.Update(s.bitmap)
 	if len(rects) == 0 {
-		return
+		return false
 	}
 	s.mu.Lock()
 	s.pending = append(s.pending, rects...)
@@ -217,6 +246,7 @@ func (s *Screen) poll() {
 	if schedule {
 		fyne.Do(s.applyDamage)
 	}
+	return true
 }
 
 // applyDamage copies the changed areas into the shown image and redraws it; it runs on the UI goroutine.
@@ -292,7 +322,7 @@ func (s *Screen) KeyDown(ev *fyne.KeyEvent) {
 	s.held[k] = true
 	s.lastDown = k
 	s.awaitTyped = true
-	s.input.push(inputEvent{isKey: true, key: display.KeyEvent{Key: k, Down: true}})
+	s.send(inputEvent{isKey: true, key: display.KeyEvent{Key: k, Down: true}})
 }
 
 // KeyUp implements desktop.Keyable.
@@ -302,7 +332,7 @@ func (s *Screen) KeyUp(ev *fyne.KeyEvent) {
 		return
 	}
 	delete(s.held, k)
-	s.input.push(inputEvent{isKey: true, key: display.KeyEvent{Key: k, Down: false}})
+	s.send(inputEvent{isKey: true, key: display.KeyEvent{Key: k, Down: false}})
 }
 
 // TypedKey implements fyne.Focusable. Fyne calls it once for a press and again for each typematic repeat of the
@@ -322,7 +352,7 @@ func (s *Screen) typed() {
 		return
 	}
 	if s.held[s.lastDown] {
-		s.input.push(inputEvent{isKey: true, key: display.KeyEvent{Key: s.lastDown, Down: true}})
+		s.send(inputEvent{isKey: true, key: display.KeyEvent{Key: s.lastDown, Down: true}})
 	}
 }
 
@@ -349,7 +379,7 @@ func (s *Screen) releaseKeys() {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		s.input.push(inputEvent{isKey: true, key: display.KeyEvent{Key: k, Down: false}})
+		s.send(inputEvent{isKey: true, key: display.KeyEvent{Key: k, Down: false}})
 	}
 	clear(s.held)
 	s.awaitTyped = false
@@ -430,7 +460,7 @@ func (s *Screen) movePointer(pos fyne.Position) {
 }
 
 func (s *Screen) pushPointer(move bool, wheel int) {
-	s.input.push(inputEvent{move: move, pointer: display.PointerState{X: s.px, Y: s.py, Buttons: s.buttons, Wheel: wheel}})
+	s.send(inputEvent{move: move, pointer: display.PointerState{X: s.px, Y: s.py, Buttons: s.buttons, Wheel: wheel}})
 }
 
 func guestButton(b desktop.MouseButton) display.Buttons {
