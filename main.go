@@ -7,11 +7,16 @@ import (
 
 	"paddock/engine/vmm"
 	"paddock/ui/cli"
+	"paddock/ui/gui"
 	_ "paddock/ui/localefix" // before the GUI toolkit reads the locale
 )
 
 func main() {
 	args := os.Args[1:]
+	if len(args) == 0 && gui.Available() {
+		// The manager window: the library, and windows on running VMs.
+		os.Exit(gui.Main(os.Stderr))
+	}
 	if len(args) > 0 && args[0] == "vmm" {
 		// A VM's own process, started by `paddock start` or the manager window.
 		os.Exit(vmm.Main(args[1:], os.Stderr))

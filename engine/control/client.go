@@ -136,6 +136,12 @@ func (c *Client) readLineFDs(fds *[]int) ([]byte, error) {
 				}
 			}
 		}
+		if n < 0 { // the connection broke mid-message
+			if err == nil {
+				err = errors.New("connection closed")
+			}
+			return nil, err
+		}
 		line = append(line, buf[:n]...)
 		if i := bytes.IndexByte(line, '\n'); i >= 0 {
 			if i != len(line)-1 {

@@ -27,13 +27,10 @@ func openController() (*vmctl.Controller, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	program, ok := clikit.Beside(clikit.LeanVMMName)
-	if !ok {
-		// Without the lean VMM program, this one runs VMs too (`paddock vmm`).
-		if program, err = os.Executable(); err != nil {
-			lib.Close()
-			return nil, nil, fmt.Errorf("find the paddock program: %w", err)
-		}
+	program, err := vmctl.DefaultProgram()
+	if err != nil {
+		lib.Close()
+		return nil, nil, err
 	}
 	return vmctl.New(lib, program), func() { lib.Close() }, nil
 }

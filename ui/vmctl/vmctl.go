@@ -12,11 +12,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"paddock/engine/control"
 	"paddock/engine/machine"
 	"paddock/engine/vmm"
 	"paddock/library"
+	"paddock/ui/clikit"
 )
 
 // Files a VM's VMM keeps in the VM's directory.
@@ -41,6 +43,19 @@ type Controller struct {
 // New makes a controller; program is the paddock executable (os.Executable() in production).
 func New(lib *library.Library, program string) *Controller {
 	return &Controller{lib: lib, program: program}
+}
+
+// DefaultProgram is the program that runs VMs: the lean paddock-vmm beside this executable when it is installed,
+// else this executable itself (which has a `vmm` command too).
+func DefaultProgram() (string, error) {
+	if lean, ok := clikit.Beside(clikit.LeanVMMName); ok {
+		return lean, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find the paddock program: %w", err)
+	}
+	return self, nil
 }
 
 // Library is the library the controller acts on.
@@ -116,12 +131,19 @@ func (c *Controller) Stop(ctx context.Context, ref string, force bool) error {
 	return c.lib.SetState(ctx, vm.ID, library.StateStopping, "")
 }
 
+// StartGrace is how long a VM recorded as starting is left as it is: another Paddock process may be starting it,
+// and its VMM does not answer yet (vmm.Start gives up well within this).
+const StartGrace = 30 * time.Second
+
 // Refresh reads the VM and brings its recorded state up to date with its VMM: a VM recorded as active whose VMM
 // no longer answers has stopped, or crashed if its VMM's log says so (or says nothing of a clean end).
 func (c *Controller) Refresh(ctx context.Context, ref string) (library.VM, error) {
 	vm, err := c.lib.GetVM(ctx, ref)
 	if err != nil || !vm.State.Active() {
 		return vm, err
+	}
+	if vm.State == library.StateStarting && time.Since(vm.StateChanged) < StartGrace {
+		return vm, nil
 	}
 	if cl, err := Dial(vm); err == nil {
 		var st control.Status
