@@ -310,11 +310,11 @@ func (c *Controller) refill() {
 		q := c.ctlQueue[0]
 		c.ctlQueue = append(c.ctlQueue[:0], c.ctlQueue[1:]...)
 		c.load(q.b, q.aux)
-	case c.ram[0]&ctrKbdDis == 0 && c.kbd.out.len() > 0:
-		b, _ := c.kbd.out.pop()
+	case c.ram[0]&ctrKbdDis == 0 && c.kbd.out.Len() > 0:
+		b, _ := c.kbd.out.Pop()
 		c.load(b, false)
-	case c.ram[0]&ctrAuxDis == 0 && c.aux.out.len() > 0:
-		b, _ := c.aux.out.pop()
+	case c.ram[0]&ctrAuxDis == 0 && c.aux.out.Len() > 0:
+		b, _ := c.aux.out.Pop()
 		c.load(b, true)
 	}
 }

@@ -1,5 +1,7 @@
 package i8042
 
+import "paddock/engine/devices/bytering"
+
 // PS/2 device replies.
 const (
 	replyACK    = 0xfa
@@ -16,7 +18,7 @@ const (
 // keyboard is an MF2 keyboard. Its output queue holds bytes as the guest will read them from port 0x60:
 // translation to set 1 is applied when a byte is queued, under the command byte in force at that moment.
 type keyboard struct {
-	out       ring
+	out       bytering.Ring
 	awaiting  byte // command waiting for its parameter (0xed, 0xf0, 0xf3), 0 if none
 	scanning  bool
 	set       byte // scan code set, 1 or 2
@@ -26,10 +28,10 @@ type keyboard struct {
 }
 
 func (k *keyboard) reset() {
-	if k.out.buf == nil {
-		k.out = newRing(kbdQueueLen)
+	if k.out.Cap() == 0 {
+		k.out = bytering.New(kbdQueueLen)
 	}
-	k.out.clear()
+	k.out.Clear()
 	k.awaiting = 0
 	k.scanning = true
 	k.set = 2
@@ -40,7 +42,7 @@ func (k *keyboard) reset() {
 
 func (k *keyboard) send(bs ...byte) {
 	for _, b := range bs {
-		if k.out.push(b) {
+		if k.out.Push(b) {
 			k.last = b
 		}
 	}
@@ -56,7 +58,7 @@ func (k *keyboard) command(v byte, xlate bool) {
 		}
 	}
 	if v != 0xfe {
-		k.out.clear() // a keyboard discards its buffer on receiving a command
+		k.out.Clear() // a keyboard discards its buffer on receiving a command
 	}
 	switch v {
 	case 0xed, 0xf0, 0xf3: // set LEDs, get/set scan code set, set typematic: a parameter follows
@@ -141,12 +143,12 @@ func (k *keyboard) typed(set1 []byte, xlate bool) int {
 	raw := xlate || k.set == 1
 	for i, b := range set1 {
 		if raw {
-			if !k.out.push(b) {
+			if !k.out.Push(b) {
 				return i
 			}
 			continue
 		}
-		if k.out.free() < 2 {
+		if k.out.Free() < 2 {
 			return i
 		}
 		k.send(set1ToSet2(b)...)
@@ -191,7 +193,7 @@ var set2Of = [128]byte{
 // mouse is a plain PS/2 mouse (ID 0) that answers every command Linux's psmouse probe sends, and never moves:
 // pointing goes through the virtio tablet.
 type mouse struct {
-	out        ring
+	out        bytering.Ring
 	awaiting   byte // 0xe8 (resolution) or 0xf3 (sample rate) waiting for its parameter
 	enabled    bool
 	remote     bool
@@ -203,10 +205,10 @@ type mouse struct {
 }
 
 func (m *mouse) reset() {
-	if m.out.buf == nil {
-		m.out = newRing(mouseQueueLen)
+	if m.out.Cap() == 0 {
+		m.out = bytering.New(mouseQueueLen)
 	}
-	m.out.clear()
+	m.out.Clear()
 	m.awaiting = 0
 	m.wrap = false
 	m.defaults()
@@ -220,7 +222,7 @@ func (m *mouse) defaults() {
 
 func (m *mouse) send(bs ...byte) {
 	for _, b := range bs {
-		if m.out.push(b) {
+		if m.out.Push(b) {
 			m.last = b
 		}
 	}
@@ -242,7 +244,7 @@ func (m *mouse) command(v byte) {
 		return
 	}
 	if v != 0xfe {
-		m.out.clear()
+		m.out.Clear()
 	}
 	switch v {
 	case 0xe6:
@@ -300,35 +302,4 @@ func (m *mouse) command(v byte) {
 	default:
 		m.send(replyResend)
 	}
-}
-
-// ring is a bounded FIFO of bytes.
-type ring struct {
-	buf        []byte
-	head, size int
-}
-
-func newRing(capacity int) ring { return ring{buf: make([]byte, capacity)} }
-
-func (r *ring) len() int  { return r.size }
-func (r *ring) free() int { return len(r.buf) - r.size }
-func (r *ring) clear()    { r.head, r.size = 0, 0 }
-
-func (r *ring) push(b byte) bool {
-	if r.size == len(r.buf) {
-		return false
-	}
-	r.buf[(r.head+r.size)%len(r.buf)] = b
-	r.size++
-	return true
-}
-
-func (r *ring) pop() (byte, bool) {
-	if r.size == 0 {
-		return 0, false
-	}
-	b := r.buf[r.head]
-	r.head = (r.head + 1) % len(r.buf)
-	r.size--
-	return b, true
 }

@@ -6,37 +6,6 @@ import (
 	"sync"
 )
 
-// ring is a bounded FIFO of bytes.
-type ring struct {
-	buf        []byte
-	head, size int
-}
-
-func newRing(capacity int) ring { return ring{buf: make([]byte, capacity)} }
-
-func (r *ring) len() int { return r.size }
-
-func (r *ring) clear() { r.head, r.size = 0, 0 }
-
-func (r *ring) push(b byte) bool {
-	if r.size == len(r.buf) {
-		return false
-	}
-	r.buf[(r.head+r.size)%len(r.buf)] = b
-	r.size++
-	return true
-}
-
-func (r *ring) pop() (byte, bool) {
-	if r.size == 0 {
-		return 0, false
-	}
-	b := r.buf[r.head]
-	r.head = (r.head + 1) % len(r.buf)
-	r.size--
-	return b, true
-}
-
 // outputPump hands transmitted bytes to a writer on its own goroutine, so the vCPU that wrote THR never waits
 // for the writer. When the writer falls more than limit bytes behind, new bytes are dropped and counted.
 type outputPump struct {

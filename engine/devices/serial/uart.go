@@ -6,6 +6,7 @@ package serial
 import (
 	"io"
 	"log/slog"
+	"paddock/engine/devices/bytering"
 	"sync"
 
 	"paddock/engine/irq"
@@ -105,8 +106,8 @@ type UART struct {
 	thrInterrupt            bool // THRE interrupt pending (cleared by IIR read or THR write)
 	lastRX                  byte
 
-	rx      ring // the chip's receive FIFO
-	pending ring // host input not yet in the FIFO
+	rx      bytering.Ring // the chip's receive FIFO
+	pending bytering.Ring // host input not yet in the FIFO
 }
 
 // New returns a UART in its power-on state.
@@ -124,8 +125,8 @@ func New(cfg Config) *UART {
 	u := &UART{
 		line:    cfg.IRQ,
 		log:     log,
-		rx:      newRing(fifoSize),
-		pending: newRing(cfg.InputQueue),
+		rx:      bytering.New(fifoSize),
+		pending: bytering.New(cfg.InputQueue),
 	}
 	if cfg.Output != nil {
 		u.out = newOutputPump(cfg.Output, cfg.OutputBuffer, log)
@@ -139,7 +140,7 @@ func (u *UART) Reset() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.resetLocked()
-	u.pending.clear()
+	u.pending.Clear()
 	u.updateIRQ()
 }
 
@@ -148,7 +149,7 @@ func (u *UART) resetLocked() {
 	u.dll, u.dlm = 0x0c, 0 // 9600 baud, what a BIOS leaves
 	u.lsrErrors = 0
 	u.thrInterrupt = false
-	u.rx.clear()
+	u.rx.Clear()
 	u.msr = u.modemLines()
 }
 
@@ -176,7 +177,7 @@ func (u *UART) Input(p []byte) int {
 	n := 0
 	for _, b := range p {
 		u.refillRX()
-		if !u.pending.push(b) {
+		if !u.pending.Push(b) {
 			u.lsrErrors |= lsrOE
 			break
 		}
@@ -223,7 +224,7 @@ func (u *UART) readReg(off uint64) byte {
 		if dlab {
 			return u.dll
 		}
-		if b, ok := u.rx.pop(); ok {
+		if b, ok := u.rx.Pop(); ok {
 			u.lastRX = b
 			u.refillRX()
 		}
@@ -283,10 +284,10 @@ func (u *UART) writeReg(off uint64, v byte) {
 		}
 	case regIIR: // FCR
 		if (v^u.fcr)&fcrEnable != 0 {
-			u.rx.clear() // toggling FIFO mode resets both FIFOs
+			u.rx.Clear() // toggling FIFO mode resets both FIFOs
 		}
 		if v&fcrClearRX != 0 {
-			u.rx.clear()
+			u.rx.Clear()
 		}
 		u.fcr = v & fcrKept
 		if u.fcr&fcrEnable == 0 {
@@ -321,11 +322,11 @@ func (u *UART) transmit(v byte) {
 
 // receive puts a byte into the receive FIFO straight from the line (loopback).
 func (u *UART) receive(v byte) {
-	if u.rx.len() >= u.fifoCapacity() {
+	if u.rx.Len() >= u.fifoCapacity() {
 		u.lsrErrors |= lsrOE
 		return
 	}
-	u.rx.push(v)
+	u.rx.Push(v)
 }
 
 // refillRX moves host input into the FIFO as room appears. In loopback the serial input is disconnected.
@@ -333,12 +334,12 @@ func (u *UART) refillRX() {
 	if u.mcr&mcrLoop != 0 {
 		return
 	}
-	for u.rx.len() < u.fifoCapacity() {
-		b, ok := u.pending.pop()
+	for u.rx.Len() < u.fifoCapacity() {
+		b, ok := u.pending.Pop()
 		if !ok {
 			return
 		}
-		u.rx.push(b)
+		u.rx.Push(b)
 	}
 }
 
@@ -358,7 +359,7 @@ func (u *UART) triggerLevel() int {
 
 func (u *UART) lsr() byte {
 	v := lsrTHRE | lsrTEMT | u.lsrErrors
-	if u.rx.len() > 0 {
+	if u.rx.Len() > 0 {
 		v |= lsrDR
 	}
 	return v
@@ -410,8 +411,8 @@ func (u *UART) interruptID() byte {
 	switch {
 	case u.ier&ierRLSI != 0 && u.lsrErrors != 0:
 		return iirRLSI
-	case u.ier&ierRDI != 0 && u.rx.len() > 0:
-		if u.rx.len() < u.triggerLevel() {
+	case u.ier&ierRDI != 0 && u.rx.Len() > 0:
+		if u.rx.Len() < u.triggerLevel() {
 			// Below the trigger level the chip reports a character timeout; the guest handles both alike.
 			return iirTimeout
 		}
