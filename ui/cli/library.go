@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -10,12 +11,10 @@ import (
 	"paddock/ui/clikit"
 	"paddock/ui/gui/viewer"
 	"path/filepath"
-	"runtime"
 	"text/tabwriter"
 	"time"
 
 	"paddock/engine/control"
-	"paddock/engine/machine"
 	"paddock/library"
 	"paddock/library/iso"
 	"paddock/ui/vmctl"
@@ -137,29 +136,15 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// Defaults sized from the host, as GNOME Boxes does: two vCPUs where there are more, a quarter of the host's
-// memory between 1 and 4 GiB, and a 20 GiB sparse disk.
-func defaultCPUs() int { return min(2, runtime.NumCPU()) }
-
-func defaultMemoryMiB() int {
-	total, err := machine.HostMemoryMiB()
-	if err != nil {
-		return 2048
-	}
-	return int(min(max(total/4, 1024), 4096)) &^ 127
-}
-
-const defaultDiskGiB = 20
-
 func createCommand(env Env, args []string) error {
 	fs := newFlagSet(env, "create", "NAME [--iso PATH | --kernel PATH [--initrd PATH] [--append CMDLINE]] [OPTIONS]")
 	isoPath := fs.String("iso", "", "installer `ISO` to boot from")
 	kernel := fs.String("kernel", "", "Linux `kernel` to boot directly instead of through firmware")
 	initrd := fs.String("initrd", "", "initial ramdisk `file` for --kernel")
 	cmdline := fs.String("append", "console=ttyS0", "kernel command `line` for --kernel")
-	cpus := fs.Int("cpus", defaultCPUs(), "virtual CPUs")
-	memory := fs.Int("memory", defaultMemoryMiB(), "memory in `MiB`")
-	diskGiB := fs.Int("disk-size", defaultDiskGiB, "size of the new disk in `GiB` (sparse); 0 for no disk")
+	cpus := fs.Int("cpus", 0, "virtual CPUs (default: sized for the system and this host)")
+	memory := fs.Int("memory", 0, "memory in `MiB` (default: sized for the system and this host)")
+	diskGiB := fs.Int("disk-size", -1, "size of the new disk in `GiB` (sparse; default: sized for the system); 0 for no disk")
 	resolution := fs.String("resolution", "", "screen size `WxH` (default: follow the host display)")
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -168,7 +153,7 @@ func createCommand(env Env, args []string) error {
 	if len(rest) != 1 {
 		return usageError{Msg: "expects exactly one VM name (quote a name with spaces)"}
 	}
-	spec := library.VMSpec{Name: rest[0], CPUs: *cpus, MemoryMiB: *memory}
+	spec := library.VMSpec{Name: rest[0]}
 	if *resolution != "" {
 		w, h, err := clikit.ParseResolution(*resolution)
 		if err != nil {
@@ -189,11 +174,13 @@ func createCommand(env Env, args []string) error {
 		spec.Cmdline = *cmdline
 		spec.OS = "Linux (direct boot)"
 	}
+	var detected *iso.Info
 	if *isoPath != "" {
 		info, err := iso.Inspect(*isoPath)
 		if err != nil {
 			return err
 		}
+		detected = &info
 		if !info.Bootable {
 			return fmt.Errorf("%s is not a bootable installer: %s", *isoPath, info.Reason)
 		}
@@ -202,8 +189,11 @@ func createCommand(env Env, args []string) error {
 		}
 		spec.OS = info.Label
 	}
+	// What the user left out is sized for the system on the ISO and this host, as the manager window does.
+	size := vmctl.DefaultSizing(detected, vmctl.ReadHostLimits())
+	spec.CPUs, spec.MemoryMiB = cmp.Or(*cpus, size.CPUs), cmp.Or(*memory, size.MemoryMiB)
 	if *diskGiB < 0 {
-		return usageError{Msg: "--disk-size cannot be negative"}
+		*diskGiB = size.DiskGiB
 	}
 	ctl, done, err := openController()
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 )
 
 // testLimits are a fixed host, so the bounds the tests check do not depend on the machine.
-var testLimits = HostLimits{MaxCPUs: 8, MaxMemoryMiB: 16384, NumCPU: 8}
+var testLimits = vmctl.HostLimits{MaxCPUs: 8, MaxMemoryMiB: 16384, NumCPU: 8}
 
 // harness is a manager window on a private library, driven by Fyne's test driver. Everything the manager sends
 // to the UI goroutine waits in a queue that the test goroutine drains (pump), so the test sees a consistent UI.

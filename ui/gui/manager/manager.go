@@ -48,7 +48,7 @@ type Options struct {
 	// NoDisplayOnStart keeps Start from opening the VM's display window.
 	NoDisplayOnStart bool
 	// Limits overrides the host's limits (tests); zero means this host's.
-	Limits HostLimits
+	Limits vmctl.HostLimits
 }
 
 // Manager is the library window. Its methods are called on the UI goroutine.
@@ -59,7 +59,7 @@ type Manager struct {
 	lib  *library.Library
 	opts Options
 	do   func(func())
-	host HostLimits
+	host vmctl.HostLimits
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -119,7 +119,7 @@ func New(app fyne.App, ctl *vmctl.Controller, opts Options) *Manager {
 	}
 	m.host = opts.Limits
 	if m.host.MaxCPUs == 0 {
-		m.host = hostLimits()
+		m.host = vmctl.ReadHostLimits()
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.thumbs = newThumbnailer(func(id string, img *image.RGBA) {

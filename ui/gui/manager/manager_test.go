@@ -55,7 +55,7 @@ func TestWizardDefaultsAndValidation(t *testing.T) {
 	if w == nil {
 		t.Fatal("New VM did not open the wizard")
 	}
-	want := defaultSizing(nil, testLimits)
+	want := vmctl.DefaultSizing(nil, testLimits)
 	if w.cpus.Text != strconv.Itoa(want.CPUs) || w.memory.Text != strconv.Itoa(want.MemoryMiB) ||
 		w.disk.Text != strconv.Itoa(want.DiskGiB) {
 		t.Errorf("defaults: %s CPUs, %s MiB, %s GiB; want %+v", w.cpus.Text, w.memory.Text, w.disk.Text, want)

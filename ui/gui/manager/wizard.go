@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"paddock/ui/vmctl"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -269,7 +270,7 @@ func (w *wizard) showSource(choice string) {
 
 // applySizing fills the sizing fields the user has not edited with the defaults for the system on info.
 func (w *wizard) applySizing(info *iso.Info) {
-	s := defaultSizing(info, w.m.host)
+	s := vmctl.DefaultSizing(info, w.m.host)
 	if !w.touched[fieldCPUs] {
 		w.set(w.cpus, strconv.Itoa(s.CPUs))
 	}
