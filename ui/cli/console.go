@@ -15,19 +15,16 @@ import (
 
 func consoleCommand(env Env, args []string) error {
 	fs := newFlagSet(env, "console", "NAME")
-	rest, err := parseInterspersed(fs, args)
+	name, err := oneName(fs, args)
 	if err != nil {
 		return err
-	}
-	if len(rest) != 1 {
-		return usageError{Msg: "expects exactly one VM name"}
 	}
 	ctl, done, err := openController()
 	if err != nil {
 		return err
 	}
 	defer done()
-	vm, err := ctl.Refresh(context.Background(), rest[0])
+	vm, err := ctl.Refresh(context.Background(), name)
 	if err != nil {
 		return err
 	}

@@ -146,14 +146,11 @@ func createCommand(env Env, args []string) error {
 	memory := fs.Int("memory", 0, "memory in `MiB` (default: sized for the system and this host)")
 	diskGiB := fs.Int("disk-size", -1, "size of the new disk in `GiB` (sparse; default: sized for the system); 0 for no disk")
 	resolution := fs.String("resolution", "", "screen size `WxH` (default: follow the host display)")
-	rest, err := parseInterspersed(fs, args)
+	name, err := oneName(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return usageError{Msg: "expects exactly one VM name (quote a name with spaces)"}
-	}
-	spec := library.VMSpec{Name: rest[0]}
+	spec := library.VMSpec{Name: name}
 	if *resolution != "" {
 		w, h, err := clikit.ParseResolution(*resolution)
 		if err != nil {
@@ -226,19 +223,16 @@ func createCommand(env Env, args []string) error {
 func startCommand(env Env, args []string) error {
 	fs := newFlagSet(env, "start", "NAME [--headless]")
 	headless := fs.Bool("headless", false, "do not open a window on the VM's screen")
-	rest, err := parseInterspersed(fs, args)
+	name, err := oneName(fs, args)
 	if err != nil {
 		return err
-	}
-	if len(rest) != 1 {
-		return usageError{Msg: "expects exactly one VM name"}
 	}
 	ctl, done, err := openController()
 	if err != nil {
 		return err
 	}
 	defer done()
-	vm, err := ctl.Start(context.Background(), rest[0])
+	vm, err := ctl.Start(context.Background(), name)
 	if err != nil {
 		return err
 	}
@@ -252,12 +246,9 @@ func startCommand(env Env, args []string) error {
 func deleteCommand(env Env, args []string) error {
 	fs := newFlagSet(env, "delete", "NAME [--keep-disks]")
 	keep := fs.Bool("keep-disks", false, "keep the VM's disk images")
-	rest, err := parseInterspersed(fs, args)
+	name, err := oneName(fs, args)
 	if err != nil {
 		return err
-	}
-	if len(rest) != 1 {
-		return usageError{Msg: "expects exactly one VM name"}
 	}
 	ctl, done, err := openController()
 	if err != nil {
@@ -265,7 +256,7 @@ func deleteCommand(env Env, args []string) error {
 	}
 	defer done()
 	ctx := context.Background()
-	vm, err := ctl.Refresh(ctx, rest[0])
+	vm, err := ctl.Refresh(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -294,12 +285,9 @@ func editCommand(env Env, args []string) error {
 	var attach clikit.DiskFlags
 	fs.Var(&attach, "attach-disk", "attach an existing raw image `PATH[,ro]`")
 	detach := fs.Int("detach-disk", 0, "detach disk number `N` (1 is the first; the file is kept)")
-	rest, err := parseInterspersed(fs, args)
+	name, err := oneName(fs, args)
 	if err != nil {
 		return err
-	}
-	if len(rest) != 1 {
-		return usageError{Msg: "expects exactly one VM name"}
 	}
 	ctl, done, err := openController()
 	if err != nil {
@@ -308,7 +296,7 @@ func editCommand(env Env, args []string) error {
 	defer done()
 	ctx := context.Background()
 	lib := ctl.Library()
-	vm, err := ctl.Refresh(ctx, rest[0])
+	vm, err := ctl.Refresh(ctx, name)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"time"
 
@@ -20,20 +21,22 @@ func dialVM(name string) (*control.Client, error) {
 	return c, nil
 }
 
-func oneName(fs interface{ Args() []string }) (string, error) {
-	if len(fs.Args()) != 1 {
-		return "", usageError{Msg: "expects exactly one VM name"}
+// oneName parses a command's flags (anywhere on the line) and its single VM name.
+func oneName(fs *flag.FlagSet, args []string) (string, error) {
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return "", err
 	}
-	return fs.Args()[0], nil
+	if len(rest) != 1 {
+		return "", usageError{Msg: "expects exactly one VM name (quote a name with spaces)"}
+	}
+	return rest[0], nil
 }
 
 func statusCommand(env Env, args []string) error {
 	fs := newFlagSet(env, "status", "[--json] NAME")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	name, err := oneName(fs)
+	name, err := oneName(fs, args)
 	if err != nil {
 		return err
 	}
@@ -73,10 +76,7 @@ func statusCommand(env Env, args []string) error {
 func stopCommand(env Env, args []string) error {
 	fs := newFlagSet(env, "stop", "[--force] NAME")
 	force := fs.Bool("force", false, "power off at once instead of asking the guest to shut down")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	name, err := oneName(fs)
+	name, err := oneName(fs, args)
 	if err != nil {
 		return err
 	}

@@ -5,14 +5,11 @@ import "paddock/ui/gui/viewer"
 func viewCommand(env Env, args []string) error {
 	fs := newFlagSet(env, "view", "[--power-off-on-close] NAME")
 	powerOff := fs.Bool("power-off-on-close", false, "power the VM off when the window is closed")
-	rest, err := parseInterspersed(fs, args)
+	name, err := oneName(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return usageError{Msg: "expects exactly one VM name"}
-	}
-	path, title, err := resolveVM(rest[0])
+	path, title, err := resolveVM(name)
 	if err != nil {
 		return err
 	}
