@@ -56,7 +56,11 @@ func Start(program string, spec Spec, logPath string) (pid int, err error) {
 		return 0, fmt.Errorf("send the spec: %w", werr)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		exited <- err
+		noteExit(logPath, err)
+	}()
 	deadline := time.Now().Add(startTimeout)
 	for {
 		if c, err := control.Dial(control.SocketPath(spec.Name)); err == nil {
@@ -74,6 +78,37 @@ func Start(program string, spec Spec, logPath string) (pid int, err error) {
 		}
 	}
 }
+
+// noteExit records in the VMM's log how its process ended when a signal ended it: a VMM killed by a
+// signal (its sandbox's SIGSYS, an OOM kill, kill -9) cannot say so itself. Only the process that started the VMM
+// can see this, and only while it runs.
+func noteExit(logPath string, err error) {
+	if err == nil {
+		return
+	}
+	f, ferr := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0o600)
+	if ferr != nil {
+		return
+	}
+	defer f.Close()
+	// A VMM that exited with a status has logged why itself.
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() {
+		return
+	}
+	why := "killed by signal " + ws.Signal().String()
+	if ws.Signal() == syscall.SIGSYS {
+		why = "killed by its sandbox (a system call outside its allow-list)"
+	}
+	fmt.Fprintf(f, "time=%s level=ERROR msg=%q err=%q\n", time.Now().Format(time.RFC3339Nano), ProcessEndedMsg, why)
+}
+
+// ProcessEndedMsg marks the log line noteExit writes.
+const ProcessEndedMsg = "VM process ended"
 
 func logOffset(f *os.File) int64 {
 	fi, err := f.Stat()

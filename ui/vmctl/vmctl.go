@@ -193,7 +193,8 @@ func (c *Controller) lastOutcome(vm library.VM) (library.State, string) {
 			state, why = library.StateCrashed, "the VM's process ended unexpectedly"
 		case strings.Contains(line, `msg="VM ended"`):
 			state, why = library.StateStopped, ""
-		case strings.Contains(line, `msg="VM stopped with an error"`), strings.Contains(line, `msg="cannot start the VM"`):
+		case strings.Contains(line, `msg="VM stopped with an error"`), strings.Contains(line, `msg="cannot start the VM"`),
+			strings.Contains(line, `msg="`+vmm.ProcessEndedMsg+`"`):
 			state, why = library.StateCrashed, logField(line, "err")
 		}
 	}
