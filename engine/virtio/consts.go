@@ -23,6 +23,7 @@ const (
 	TypeBlock   = 2
 	TypeConsole = 3
 	TypeRNG     = 4
+	TypeSCSI    = 8
 	TypeInput   = 18
 )
 

@@ -6,6 +6,7 @@
 //   - virtio/console: a multiport console; port 0 is the guest's hvc0, further named ports (for example
 //     "org.paddock.agent.0") each have a host-side io.ReadWriteCloser.
 //   - virtio/input: a tablet (absolute pointer, buttons, wheel) and a keyboard.
+//   - virtio/scsi: a SCSI host with one CD-ROM backed by an ISO image (insert, eject, media change).
 //   - virtio/virtiotest: a Go driver that enumerates PCI and drives a device exactly as a guest does, for tests.
 //
 // Wiring a device into a machine:

@@ -183,6 +183,8 @@ func classOf(typ uint16) uint32 {
 		return 0x02_00_00
 	case TypeInput:
 		return 0x09_80_00 // input device, other
+	case TypeSCSI:
+		return 0x01_00_00 // SCSI controller
 	}
 	return defaultClass
 }

@@ -156,7 +156,8 @@ func startViewer(env clikit.Env, name string) (*exec.Cmd, error) {
 		}
 		program = self
 	}
-	cmd := exec.Command(program, "view", "--power-off-on-close", name)
+	// The socket is named outright: a library VM may share the name.
+	cmd := exec.Command(program, "view", "--power-off-on-close", "--socket", control.SocketPath(name), name)
 	cmd.Stdout, cmd.Stderr = env.Stderr, env.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("open the VM window: %w", err)
