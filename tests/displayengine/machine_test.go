@@ -1,65 +1,26 @@
 package displayengine
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"paddock/engine/machine"
 	"paddock/tests/guests"
+	"paddock/tests/testenv"
 )
 
-// requireKVM skips where /dev/kvm is not usable, unless PADDOCK_REQUIRE_KVM=1 says this machine must have it.
-func requireKVM(tb testing.TB) {
-	tb.Helper()
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err == nil {
-		f.Close()
-		return
-	}
-	if os.Getenv("PADDOCK_REQUIRE_KVM") == "1" {
-		tb.Fatalf("/dev/kvm is not usable (%v) and PADDOCK_REQUIRE_KVM=1", err)
-	}
-	tb.Skipf("skipped: /dev/kvm is not usable here (%v); set PADDOCK_REQUIRE_KVM=1 to make this a failure", err)
-}
-
 // waitTimeout bounds every wait for the guest; PADDOCK_TEST_TIMEOUT (a Go duration) overrides it.
-func waitTimeout() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("PADDOCK_TEST_TIMEOUT")); err == nil && d > 0 {
-		return d
-	}
-	return 60 * time.Second
-}
-
-// syncBuffer collects the guest's serial output and the engine's log while the test reads them.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func waitTimeout() time.Duration { return testenv.Timeout(60 * time.Second) }
 
 // vm is a test guest running in this process.
 type vm struct {
 	*machine.Machine
-	serial syncBuffer
-	log    syncBuffer
+	serial testenv.SyncBuffer // the guest's serial output
+	log    testenv.SyncBuffer // the engine's log
 	done   chan struct{}
 	err    error
 }
@@ -67,7 +28,7 @@ type vm struct {
 // boot builds a test guest and runs it on one vCPU with a width x height screen until the test ends.
 func boot(tb testing.TB, guest string, width, height int) *vm {
 	tb.Helper()
-	requireKVM(tb)
+	testenv.RequireKVM(tb)
 	v := &vm{done: make(chan struct{})}
 	cfg := machine.Config{
 		Kernel: guests.Build(tb, guest), CPUs: 1, MemoryMiB: 64,

@@ -3,8 +3,6 @@
 package engine_test
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,12 +11,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"paddock/tests/guests"
+	"paddock/tests/testenv"
 )
 
 var (
@@ -33,17 +30,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	paddockBin = filepath.Join(dir, "paddock")
 	// Both programs, side by side as they are installed: paddock hands `run` and VM processes to paddock-vmm.
-	cmd := exec.Command(goTool(), "build", "-o", paddockBin, "paddock")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		paddockBuildErr = fmt.Errorf("go build paddock: %v\n%s", err, out)
-		fmt.Fprintln(os.Stderr, paddockBuildErr)
+	paddockBin, paddockBuildErr = testenv.BuildPaddock(dir)
+	if _, err := testenv.BuildLeanVMM(dir); err != nil && paddockBuildErr == nil {
+		paddockBuildErr = err
 	}
-	lean := exec.Command(goTool(), "build", "-o", filepath.Join(dir, "paddock-vmm"), "paddock/ui/paddock-vmm")
-	lean.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := lean.CombinedOutput(); err != nil && paddockBuildErr == nil {
-		paddockBuildErr = fmt.Errorf("go build paddock-vmm: %v\n%s", err, out)
+	if paddockBuildErr != nil {
 		fmt.Fprintln(os.Stderr, paddockBuildErr)
 	}
 	code := m.Run()
@@ -51,65 +43,26 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	if root := os.Getenv("GOROOT"); root != "" {
-		return filepath.Join(root, "bin", "go")
-	}
-	return "go"
-}
-
 // requireKVM skips a test that needs /dev/kvm where there is none, unless PADDOCK_REQUIRE_KVM=1 says this machine
 // must have it.
 func requireKVM(t *testing.T) {
 	t.Helper()
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err == nil {
-		f.Close()
-		return
-	}
-	if os.Getenv("PADDOCK_REQUIRE_KVM") == "1" {
-		t.Fatalf("/dev/kvm is not usable (%v) and PADDOCK_REQUIRE_KVM=1", err)
-	}
-	t.Skipf("skipped: /dev/kvm is not usable here (%v); set PADDOCK_REQUIRE_KVM=1 to make this a failure", err)
+	testenv.RequireKVM(t)
 }
 
 // runTimeout bounds every run of paddock; PADDOCK_TEST_TIMEOUT (a Go duration) overrides it on slow machines.
-func runTimeout() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("PADDOCK_TEST_TIMEOUT")); err == nil && d > 0 {
-		return d
-	}
-	return 60 * time.Second
-}
-
-// syncBuffer collects a stream while tests read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func runTimeout() time.Duration { return testenv.Timeout(60 * time.Second) }
 
 // session is one paddock process: its environment (a private PADDOCK_HOME and runtime dir), output and exit.
+// done and code mirror the end of proc for the tests that read them.
 type session struct {
 	t      *testing.T
 	env    []string
 	args   []string
 	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
+	proc   *testenv.Process
+	stdout testenv.SyncBuffer
+	stderr testenv.SyncBuffer
 	stdin  io.WriteCloser
 	done   chan struct{}
 	code   int
@@ -118,24 +71,11 @@ type session struct {
 // newEnv gives a test its own PADDOCK_HOME and XDG_RUNTIME_DIR, shared by every paddock command it runs.
 func newEnv(t *testing.T) []string {
 	t.Helper()
-	home := t.TempDir()
-	// Sockets live under the runtime dir: keep its path short (sun_path holds 108 bytes).
-	runtimeDir, err := os.MkdirTemp("", "pdk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(runtimeDir) })
-	env := []string{"PADDOCK_HOME=" + home, "XDG_RUNTIME_DIR=" + runtimeDir}
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if k != "PADDOCK_HOME" && k != "XDG_RUNTIME_DIR" && k != "PADDOCK_LOG" {
-			env = append(env, kv)
-		}
-	}
-	return env
+	return testenv.Env(t)
 }
 
-// start runs `paddock args...` in the background with env. Its stdin is a pipe the test may write to.
+// start runs `paddock args...` in the background with env, in its own process group so that a hung VM and
+// anything it started can be killed together. Its stdin is a pipe the test may write to.
 func start(t *testing.T, env []string, args ...string) *session {
 	t.Helper()
 	if paddockBuildErr != nil {
@@ -146,38 +86,26 @@ func start(t *testing.T, env []string, args ...string) *session {
 	s.cmd.Env = env
 	s.cmd.Stdout = &s.stdout
 	s.cmd.Stderr = &s.stderr
-	// Its own process group, so a hung VM and anything it started can be killed together.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := s.cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.stdin = stdin
-	if err := s.cmd.Start(); err != nil {
+	if s.proc, err = testenv.StartProcess(t, s.cmd); err != nil {
 		t.Fatalf("starting paddock: %v", err)
 	}
 	go func() {
-		err := s.cmd.Wait()
-		s.code = 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			s.code = ee.ExitCode()
-		} else if err != nil {
-			s.code = -1
-		}
+		<-s.proc.Done()
+		s.code = s.proc.ExitCode()
 		close(s.done)
 	}()
 	t.Cleanup(s.kill)
 	return s
 }
 
+// kill kills paddock's process group unless it has ended, and waits until done and code say it has.
 func (s *session) kill() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	s.proc.Kill()
 	<-s.done
 }
 

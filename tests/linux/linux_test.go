@@ -4,19 +4,17 @@
 package linux_test
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"paddock/tests/testenv"
 )
 
 var (
@@ -50,49 +48,21 @@ func whyNot() string {
 	if os.Getenv("PADDOCK_LINUX_TESTS") == "1" {
 		return ""
 	}
-	cpuinfo, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return fmt.Sprintf("cannot read /proc/cpuinfo (%v)", err)
-	}
-	if !regexp.MustCompile(`(?m)^flags\s*:.*\b(vmx|svm)\b`).Match(cpuinfo) {
-		return "no hardware virtualization (no vmx or svm flag in /proc/cpuinfo); a stock kernel does not boot on a software KVM"
-	}
-	if _, err := os.Stat("/sys/module/kvm_pvm"); err == nil {
-		return "/dev/kvm is the software kvm_pvm module, where a stock kernel does not boot"
-	}
-	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
-		return fmt.Sprintf("/dev/kvm is not usable (%v)", err)
-	} else {
-		f.Close()
-	}
-	return ""
+	return testenv.WhyNoStockKernel()
 }
 
 // setup builds paddock and the Linux guest (cached by Debian package version).
 func setup(tmp string) error {
-	paddockBin = filepath.Join(tmp, "paddock")
-	if out, err := exec.Command("go", "build", "-o", paddockBin, "paddock").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build paddock: %v\n%s", err, out)
+	var err error
+	if paddockBin, err = testenv.BuildPaddock(tmp); err != nil {
+		return err
 	}
 	script, err := filepath.Abs("../guest/build-linux-guest.sh")
 	if err != nil {
 		return err
 	}
-	var stderr bytes.Buffer
-	cmd := exec.Command("bash", script)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("%s: %v\n%s", script, err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	guestDir = lines[len(lines)-1]
-	for _, f := range []string{"vmlinuz", "initramfs.cpio.gz"} {
-		if _, err := os.Stat(filepath.Join(guestDir, f)); err != nil {
-			return fmt.Errorf("the Linux guest build left no %s: %w", f, err)
-		}
-	}
-	return nil
+	guestDir, err = testenv.BuildLinuxGuest(script, nil)
+	return err
 }
 
 func ready(t *testing.T) {
@@ -105,55 +75,21 @@ func ready(t *testing.T) {
 	}
 }
 
-func timeout() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("PADDOCK_TEST_TIMEOUT")); err == nil && d > 0 {
-		return d
-	}
-	return 3 * time.Minute
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func timeout() time.Duration { return testenv.Timeout(3 * time.Minute) }
 
 // vm is one `paddock run` of the Linux guest.
 type vm struct {
+	*testenv.Process
 	t      *testing.T
 	env    []string
 	args   []string
-	cmd    *exec.Cmd
-	out    syncBuffer
-	errOut syncBuffer
-	done   chan struct{}
-	code   int
+	out    testenv.SyncBuffer
+	errOut testenv.SyncBuffer
 }
 
 func newEnv(t *testing.T) []string {
-	runtimeDir, err := os.MkdirTemp("", "pdk")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(runtimeDir) })
-	env := []string{"PADDOCK_HOME=" + t.TempDir(), "XDG_RUNTIME_DIR=" + runtimeDir}
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); k != "PADDOCK_HOME" && k != "XDG_RUNTIME_DIR" {
-			env = append(env, kv)
-		}
-	}
-	return env
+	t.Helper()
+	return testenv.Env(t)
 }
 
 // boot starts the guest running test name, with extra paddock run flags and kernel command-line words. The
@@ -171,36 +107,16 @@ func boot(t *testing.T, env []string, name string, cmdline string, extra ...stri
 		"--initrd", filepath.Join(guestDir, "initramfs.cpio.gz"),
 		"--append", strings.TrimSpace(words),
 		"--serial", "stdio"}, extra...)
-	v := &vm{t: t, env: env, args: args, done: make(chan struct{})}
-	v.cmd = exec.Command(paddockBin, args...)
-	v.cmd.Env = env
-	v.cmd.Stdout = &v.out
-	v.cmd.Stderr = &v.errOut
-	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := v.cmd.Start(); err != nil {
+	v := &vm{t: t, env: env, args: args}
+	cmd := exec.Command(paddockBin, args...)
+	cmd.Env = env
+	cmd.Stdout = &v.out
+	cmd.Stderr = &v.errOut
+	var err error
+	if v.Process, err = testenv.StartProcess(t, cmd); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		err := v.cmd.Wait()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			v.code = ee.ExitCode()
-		} else if err != nil {
-			v.code = -1
-		}
-		close(v.done)
-	}()
-	t.Cleanup(v.kill)
 	return v
-}
-
-func (v *vm) kill() {
-	select {
-	case <-v.done:
-	default:
-		_ = syscall.Kill(-v.cmd.Process.Pid, syscall.SIGKILL)
-		<-v.done
-	}
 }
 
 func (v *vm) describe() string {
@@ -218,13 +134,11 @@ func (v *vm) waitFor(want string) {
 		if m := failLine.FindString(v.out.String()); m != "" {
 			v.t.Fatalf("%s\n%s", m, v.describe())
 		}
-		select {
-		case <-v.done:
-			v.t.Fatalf("paddock exited (status %d) before %q\n%s", v.code, want, v.describe())
-		default:
+		if v.Exited() {
+			v.t.Fatalf("paddock exited (status %d) before %q\n%s", v.ExitCode(), want, v.describe())
 		}
 		if time.Now().After(deadline) {
-			v.kill()
+			v.Kill()
 			v.t.Fatalf("no %q within %v; killed the VM\n%s", want, timeout(), v.describe())
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -234,14 +148,13 @@ func (v *vm) waitFor(want string) {
 // exitsCleanly waits for paddock to end with status 0.
 func (v *vm) exitsCleanly() {
 	v.t.Helper()
-	select {
-	case <-v.done:
-	case <-time.After(timeout()):
-		v.kill()
+	code, ended := v.Wait(timeout())
+	if !ended {
+		v.Kill()
 		v.t.Fatalf("the VM did not end within %v\n%s", timeout(), v.describe())
 	}
-	if v.code != 0 {
-		v.t.Fatalf("paddock exited with status %d\n%s", v.code, v.describe())
+	if code != 0 {
+		v.t.Fatalf("paddock exited with status %d\n%s", code, v.describe())
 	}
 }
 

@@ -15,12 +15,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"paddock/tests/testenv"
 )
 
 // marker is what the guest's /init prints once userspace runs the boot test.
@@ -70,24 +69,7 @@ func main() {
 }
 
 // whyNot says why this host cannot boot a stock kernel at a speed worth measuring, or "" if it can.
-func whyNot() string {
-	cpuinfo, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return fmt.Sprintf("cannot read /proc/cpuinfo (%v)", err)
-	}
-	if !regexp.MustCompile(`(?m)^flags\s*:.*\b(vmx|svm)\b`).Match(cpuinfo) {
-		return "no hardware virtualization (no vmx or svm flag in /proc/cpuinfo); a software KVM emulates the kernel one instruction at a time"
-	}
-	if _, err := os.Stat("/sys/module/kvm_pvm"); err == nil {
-		return "/dev/kvm is the software kvm_pvm module, where a stock kernel does not boot"
-	}
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Sprintf("/dev/kvm is not usable (%v)", err)
-	}
-	f.Close()
-	return ""
-}
+func whyNot() string { return testenv.WhyNoStockKernel() }
 
 func run(o options) error {
 	dir, err := os.MkdirTemp("", "paddock-linuxboot-")
@@ -142,7 +124,7 @@ func run(o options) error {
 		m := medians(results[v.name])
 		fmt.Printf("%-16s %12s %12s %12s %8d MiB", v.name, round(m.firstByte), round(m.boot), round(m.cpu), m.peakRSS>>10)
 		if v.name != "paddock" {
-			fmt.Printf("   paddock/this: to init %.2f, CPU %.2f", ratio(base.boot, m.boot), ratio(base.cpu, m.cpu))
+			fmt.Printf("   paddock/this: to init %.2f, CPU %.2f", testenv.Ratio(base.boot, m.boot), testenv.Ratio(base.cpu, m.cpu))
 		}
 		fmt.Println()
 	}
@@ -151,22 +133,12 @@ func run(o options) error {
 
 func round(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 
-func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
-
 func medians(ss []sample) sample {
-	pick := func(get func(sample) int64) int64 {
-		v := make([]int64, len(ss))
-		for i, s := range ss {
-			v[i] = get(s)
-		}
-		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
-		return v[len(v)/2]
-	}
 	return sample{
-		firstByte: time.Duration(pick(func(s sample) int64 { return int64(s.firstByte) })),
-		boot:      time.Duration(pick(func(s sample) int64 { return int64(s.boot) })),
-		cpu:       time.Duration(pick(func(s sample) int64 { return int64(s.cpu) })),
-		peakRSS:   pick(func(s sample) int64 { return s.peakRSS }),
+		firstByte: testenv.MedianOf(ss, func(s sample) time.Duration { return s.firstByte }),
+		boot:      testenv.MedianOf(ss, func(s sample) time.Duration { return s.boot }),
+		cpu:       testenv.MedianOf(ss, func(s sample) time.Duration { return s.cpu }),
+		peakRSS:   testenv.MedianOf(ss, func(s sample) int64 { return s.peakRSS }),
 	}
 }
 
@@ -178,23 +150,12 @@ func build(dir string) (paddock, guest string, err error) {
 	if err != nil || root == "." || root == "" {
 		return "", "", errors.New("run this inside the paddock module (go run ./tests/bench/linuxboot)")
 	}
-	paddock = filepath.Join(dir, "paddock")
-	if out, err := exec.Command("go", "build", "-o", paddock, "paddock").CombinedOutput(); err != nil {
-		return "", "", fmt.Errorf("go build paddock: %w\n%s", err, out)
+	if paddock, err = testenv.BuildPaddock(dir); err != nil {
+		return "", "", err
 	}
 	script := filepath.Join(root, "tests", "guest", "build-linux-guest.sh")
-	cmd := exec.Command("bash", script)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", "", fmt.Errorf("%s: %w", script, err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	guest = lines[len(lines)-1]
-	for _, f := range []string{"vmlinuz", "initramfs.cpio.gz"} {
-		if _, err := os.Stat(filepath.Join(guest, f)); err != nil {
-			return "", "", fmt.Errorf("the Linux guest build left no %s: %w", f, err)
-		}
+	if guest, err = testenv.BuildLinuxGuest(script, os.Stderr); err != nil {
+		return "", "", err
 	}
 	return paddock, guest, nil
 }
@@ -274,14 +235,13 @@ func measure(argv []string, timeout time.Duration) (sample, error) {
 			return s, fmt.Errorf("no %q within %v\n--- stderr ---\n%s", marker, timeout, stderr.String())
 		}
 	}
-	peak, err := peakRSS(cmd.Process.Pid)
+	peak, err := testenv.PeakRSS(cmd.Process.Pid)
 	stop()
 	if err != nil {
 		return s, err
 	}
 	s.peakRSS = peak
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	s.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return s, nil
 }
 
@@ -291,18 +251,4 @@ func tail(s string) string {
 		return "..." + s[len(s)-4000:]
 	}
 	return s
-}
-
-// peakRSS is a process's peak resident set (VmHWM) in KiB.
-func peakRSS(pid int) (int64, error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			return strconv.ParseInt(f[1], 10, 64)
-		}
-	}
-	return 0, errors.New("no VmHWM in /proc/PID/status")
 }

@@ -11,11 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"paddock/tests/testenv"
 )
 
 type sample struct {
@@ -84,53 +84,43 @@ func run(runs, memMiB int) error {
 		if strings.HasPrefix(v.name, "qemu") {
 			lean := medians(results["paddock-vmm"])
 			fmt.Printf("   paddock/this: wall %.2f, CPU %.2f, memory %.2f; paddock-vmm/this: wall %.2f, CPU %.2f",
-				ratio(base.firstByte, m.firstByte), ratio(base.cpu, m.cpu), float64(base.overhead)/float64(m.overhead),
-				ratio(lean.firstByte, m.firstByte), ratio(lean.cpu, m.cpu))
+				testenv.Ratio(base.firstByte, m.firstByte), testenv.Ratio(base.cpu, m.cpu), float64(base.overhead)/float64(m.overhead),
+				testenv.Ratio(lean.firstByte, m.firstByte), testenv.Ratio(lean.cpu, m.cpu))
 		}
 		fmt.Println()
 	}
 	return nil
 }
 
-func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
-
 func medians(ss []sample) sample {
-	pick := func(get func(sample) int64) int64 {
-		v := make([]int64, len(ss))
-		for i, s := range ss {
-			v[i] = get(s)
-		}
-		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
-		return v[len(v)/2]
-	}
 	return sample{
-		firstByte: time.Duration(pick(func(s sample) int64 { return int64(s.firstByte) })),
-		cpu:       time.Duration(pick(func(s sample) int64 { return int64(s.cpu) })),
-		overhead:  pick(func(s sample) int64 { return s.overhead }),
+		firstByte: testenv.MedianOf(ss, func(s sample) time.Duration { return s.firstByte }),
+		cpu:       testenv.MedianOf(ss, func(s sample) time.Duration { return s.cpu }),
+		overhead:  testenv.MedianOf(ss, func(s sample) int64 { return s.overhead }),
 	}
 }
 
-// build assembles the guest and builds paddock into dir.
+// build assembles the guest and builds paddock and paddock-vmm into dir.
 func build(dir string) (guest, paddock string, err error) {
 	here, err := filepath.Abs(filepath.Dir(sourceFile()))
 	if err != nil {
 		return "", "", err
 	}
 	src, script := filepath.Join(here, "pvh.S"), filepath.Join(here, "pvh.ld")
-	obj, guest, paddock := filepath.Join(dir, "pvh.o"), filepath.Join(dir, "pvh.elf"), filepath.Join(dir, "paddock")
+	obj, guest := filepath.Join(dir, "pvh.o"), filepath.Join(dir, "pvh.elf")
 	for _, argv := range [][]string{
 		{"as", "--64", "-o", obj, src},
 		{"ld", "-m", "elf_x86_64", "-T", script, "-o", guest, obj},
-		{"go", "build", "-o", paddock, "paddock"},
-		{"go", "build", "-o", filepath.Join(dir, "paddock-vmm"), "paddock/ui/paddock-vmm"},
 	} {
-		cmd := exec.Command(argv[0], argv[1:]...)
-		if strings.HasSuffix(argv[3], "paddock-vmm") {
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
+		if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
 			return "", "", fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, out)
 		}
+	}
+	if paddock, err = testenv.BuildPaddock(dir); err != nil {
+		return "", "", err
+	}
+	if _, err = testenv.BuildLeanVMM(dir); err != nil {
+		return "", "", err
 	}
 	return guest, paddock, nil
 }
@@ -183,22 +173,15 @@ func measure(argv []string, memMiB int) (sample, error) {
 		return s, err
 	}
 	s.overhead = peak - guest
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	s.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return s, nil
 }
 
 // memory returns a process's peak RSS and the resident part of its guest RAM mapping (the largest anonymous
 // mapping at least as big as the guest's memory), both in KiB.
 func memory(pid int, guestKiB uint64) (peak, guest int64, err error) {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
+	if peak, err = testenv.PeakRSS(pid); err != nil {
 		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			peak, _ = strconv.ParseInt(f[1], 10, 64)
-		}
 	}
 	smaps, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
 	if err != nil {

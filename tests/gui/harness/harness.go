@@ -5,8 +5,6 @@
 package harness
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"image"
@@ -19,8 +17,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +25,7 @@ import (
 	"github.com/kbinani/screenshot"
 
 	"paddock/tests/displayengine"
+	"paddock/tests/testenv"
 )
 
 func init() {
@@ -37,118 +34,35 @@ func init() {
 }
 
 // BuildPaddock builds the paddock binary into dir.
-func BuildPaddock(dir string) (string, error) {
-	bin := filepath.Join(dir, "paddock")
-	goTool := "go"
-	if p, err := exec.LookPath("go"); err == nil {
-		goTool = p
-	} else if root := os.Getenv("GOROOT"); root != "" {
-		goTool = filepath.Join(root, "bin", "go")
-	}
-	if out, err := exec.Command(goTool, "build", "-o", bin, "paddock").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build paddock: %v\n%s", err, out)
-	}
-	return bin, nil
-}
+func BuildPaddock(dir string) (string, error) { return testenv.BuildPaddock(dir) }
 
 // RequireKVM skips a test without a usable /dev/kvm, or fails it when PADDOCK_REQUIRE_KVM=1.
 func RequireKVM(tb testing.TB) {
 	tb.Helper()
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err == nil {
-		f.Close()
-		return
-	}
-	if os.Getenv("PADDOCK_REQUIRE_KVM") == "1" {
-		tb.Fatalf("/dev/kvm is not usable (%v) and PADDOCK_REQUIRE_KVM=1", err)
-	}
-	tb.Skipf("skipped: /dev/kvm is not usable here (%v); set PADDOCK_REQUIRE_KVM=1 to make this a failure", err)
+	testenv.RequireKVM(tb)
 }
 
 // RequireGUITools skips a test when Xvfb or xdotool is missing, or fails it when PADDOCK_REQUIRE_GUI=1.
 func RequireGUITools(tb testing.TB) {
 	tb.Helper()
-	for _, tool := range []string{"Xvfb", "xdotool"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("PADDOCK_REQUIRE_GUI") == "1" {
-				tb.Fatalf("%s is needed for the window tests (PADDOCK_REQUIRE_GUI=1): %v", tool, err)
-			}
-			tb.Skipf("skipped: %s is not installed (Debian packages xvfb, xdotool); set PADDOCK_REQUIRE_GUI=1 to make this a failure", tool)
-		}
-	}
+	testenv.RequireGUITools(tb)
 }
 
 // Timeout bounds each wait; PADDOCK_TEST_TIMEOUT (a Go duration) overrides it on slow machines.
-func Timeout() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("PADDOCK_TEST_TIMEOUT")); err == nil && d > 0 {
-		return d
-	}
-	return 60 * time.Second
-}
+func Timeout() time.Duration { return testenv.Timeout(60 * time.Second) }
 
-// StartXvfb starts a private X server, lets Xvfb pick a free display number, and points DISPLAY at it for the rest
-// of the test. The screen is width x height at 24 bits, so guest colours reach the capture unchanged.
+// StartXvfb starts a private X server of width x height at 24 bits and points DISPLAY at it for the rest of the
+// test; it returns the display.
 func StartXvfb(tb testing.TB, width, height int) string {
 	tb.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer r.Close()
-	var stderr lockedBuffer
-	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", width, height),
-		"-nolisten", "tcp", "+xinerama")
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		tb.Fatalf("start Xvfb: %v", err)
-	}
-	w.Close()
-	tb.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
-	number := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		number <- strings.TrimSpace(line)
-	}()
-	select {
-	case n := <-number:
-		if _, err := strconv.Atoi(n); err != nil {
-			tb.Fatalf("Xvfb did not report a display number (%q): %s", n, stderr.String())
-		}
-		display := ":" + n
-		tb.Setenv("DISPLAY", display)
-		return display
-	case <-time.After(20 * time.Second):
-		tb.Fatalf("Xvfb did not start within 20s: %s", stderr.String())
-	}
-	return ""
+	return testenv.StartXvfb(tb, width, height)
 }
 
 // Env gives a test its own PADDOCK_HOME and runtime directory (short, since socket paths are limited), inheriting
 // the rest of the environment, DISPLAY included.
 func Env(tb testing.TB) []string {
 	tb.Helper()
-	home := tb.TempDir()
-	runtimeDir, err := os.MkdirTemp("", "pdk")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { os.RemoveAll(runtimeDir) })
-	env := []string{"PADDOCK_HOME=" + home, "XDG_RUNTIME_DIR=" + runtimeDir, "LIBGL_ALWAYS_SOFTWARE=1", "LANG=en_US.UTF-8"}
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "PADDOCK_HOME", "XDG_RUNTIME_DIR", "PADDOCK_LOG", "LIBGL_ALWAYS_SOFTWARE", "LANG":
-		default:
-			env = append(env, kv)
-		}
-	}
-	return env
+	return testenv.Env(tb, "LIBGL_ALWAYS_SOFTWARE=1", "LANG=en_US.UTF-8")
 }
 
 // EnvValue is the value of key in env.
@@ -162,41 +76,28 @@ func EnvValue(env []string, key string) string {
 }
 
 // Process is one paddock command running in the background in its own process group (which a `paddock run
-// --display window` shares with its viewer), with its output collected.
+// --display window` shares with its viewer), with its output collected. Its process group is killed when the
+// test ends.
 type Process struct {
+	*testenv.Process
 	tb     testing.TB
 	args   []string
-	cmd    *exec.Cmd
-	stdout lockedBuffer
-	stderr lockedBuffer
-	done   chan struct{}
-	code   int
+	stdout testenv.SyncBuffer
+	stderr testenv.SyncBuffer
 }
 
 // Start runs `bin args...` with env.
 func Start(tb testing.TB, bin string, env []string, args ...string) *Process {
 	tb.Helper()
-	p := &Process{tb: tb, args: args, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = env
-	p.cmd.Stdout = &p.stdout
-	p.cmd.Stderr = &p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
+	p := &Process{tb: tb, args: args}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdout = &p.stdout
+	cmd.Stderr = &p.stderr
+	var err error
+	if p.Process, err = testenv.StartProcess(tb, cmd); err != nil {
 		tb.Fatalf("start paddock %s: %v", strings.Join(args, " "), err)
 	}
-	go func() {
-		err := p.cmd.Wait()
-		var ee *exec.ExitError
-		switch {
-		case errors.As(err, &ee):
-			p.code = ee.ExitCode()
-		case err != nil:
-			p.code = -1
-		}
-		close(p.done)
-	}()
-	tb.Cleanup(p.Kill)
 	return p
 }
 
@@ -204,42 +105,12 @@ func Start(tb testing.TB, bin string, env []string, args ...string) *Process {
 func Run(tb testing.TB, bin string, env []string, args ...string) (code int, stdout, stderr string) {
 	tb.Helper()
 	p := Start(tb, bin, env, args...)
-	select {
-	case <-p.done:
-	case <-time.After(Timeout()):
+	code, ended := p.Wait(Timeout())
+	if !ended {
 		p.Kill()
 		tb.Fatalf("paddock %s did not finish within %v\n%s", strings.Join(args, " "), Timeout(), p.Describe())
 	}
-	return p.code, p.Stdout(), p.Stderr()
-}
-
-// PID is the process's id; with `paddock run` it is the VM's process.
-func (p *Process) PID() int { return p.cmd.Process.Pid }
-
-// Kill kills the whole process group: the VM, its viewer, anything they started. It is safe to call twice.
-func (p *Process) Kill() {
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
-}
-
-// Exited reports whether the process has ended.
-func (p *Process) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// Wait waits up to d for the process to end and returns its status, or false if it still runs.
-func (p *Process) Wait(d time.Duration) (int, bool) {
-	select {
-	case <-p.done:
-		return p.code, true
-	case <-time.After(d):
-		return 0, false
-	}
+	return code, p.Stdout(), p.Stderr()
 }
 
 // Stdout is everything the process printed (with `--serial stdio`, the guest's COM1).
@@ -273,7 +144,7 @@ func (p *Process) Poll(what string, cond func() bool) {
 	deadline := time.Now().Add(Timeout())
 	for !cond() {
 		if p.Exited() {
-			p.tb.Fatalf("paddock exited (status %d) while waiting for %s\n%s", p.code, what, p.Describe())
+			p.tb.Fatalf("paddock exited (status %d) while waiting for %s\n%s", p.ExitCode(), what, p.Describe())
 		}
 		if time.Now().After(deadline) {
 			p.tb.Fatalf("timed out after %v waiting for %s\n%s", Timeout(), what, p.Describe())
@@ -348,7 +219,7 @@ func FindWindow(tb testing.TB, p *Process, title string) string {
 			return id
 		}
 		if p.Exited() {
-			tb.Fatalf("paddock exited (status %d) before its window %q appeared\n%s", p.code, title, p.Describe())
+			tb.Fatalf("paddock exited (status %d) before its window %q appeared\n%s", p.ExitCode(), title, p.Describe())
 		}
 		if time.Now().After(deadline) {
 			tb.Fatalf("no window titled %q after %v; the VM's child processes: %s\n%s", title, Timeout(),
@@ -469,22 +340,4 @@ func CloseWindow(tb testing.TB, display, win string) {
 	if err := xproto.SendEventChecked(conn, false, xproto.Window(id), xproto.EventMaskNoEvent, string(ev.Bytes())).Check(); err != nil {
 		tb.Fatalf("send WM_DELETE_WINDOW to window %s: %v", win, err)
 	}
-}
-
-// lockedBuffer collects a stream while tests read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -143,6 +143,9 @@ func (s *Screen) Stop() {
 	if s.started {
 		s.started = false
 		close(s.stop)
+		// Wait for the refresh goroutine: the console (and the framebuffer mapping it reads) may be closed as
+		// soon as Stop returns. It never waits on the UI goroutine (fyne.Do queues), so this cannot deadlock.
+		<-s.done
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"image"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/jezek/xgb"
 	"github.com/kbinani/screenshot"
 
+	"paddock/tests/testenv"
 	"paddock/ui/gui/vmwindow/internal/fakeconsole"
 )
 
@@ -46,9 +46,8 @@ func TestMain(m *testing.M) {
 // the screen, pixel for pixel, a click and typed keys reach the guest, and after a resize the pattern is still
 // there, scaled with its aspect ratio kept.
 func TestRealWindowUnderXvfb(t *testing.T) {
-	needTool(t, "Xvfb")
-	needTool(t, "xdotool")
-	startXvfb(t)
+	testenv.RequireGUITools(t)
+	testenv.StartXvfb(t, 1280, 800)
 	demo := startDemo(t)
 
 	win := waitForWindow(t, demo)
@@ -136,58 +135,11 @@ func checkScaled(t *testing.T, r, win image.Rectangle) {
 
 func abs(v int) int { return max(v, -v) }
 
-func needTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("PADDOCK_REQUIRE_GUI") == "1" {
-			t.Fatalf("%s is needed for the GUI test (PADDOCK_REQUIRE_GUI=1): %v", name, err)
-		}
-		t.Skipf("skipping the real-window test: %s is not installed (Debian packages xvfb, xdotool)", name)
-	}
-}
-
-// startXvfb starts a private X server and points DISPLAY at it; Xvfb picks a free display number itself.
-func startXvfb(t *testing.T) {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var stderr bytes.Buffer
-	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "1280x800x24", "-nolisten", "tcp", "+xinerama")
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		t.Fatalf("start Xvfb: %v", err)
-	}
-	w.Close()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	number := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		number <- strings.TrimSpace(line)
-	}()
-	select {
-	case n := <-number:
-		if _, err := strconv.Atoi(n); err != nil {
-			t.Fatalf("Xvfb did not report a display number (%q): %s", n, stderr.String())
-		}
-		t.Setenv("DISPLAY", ":"+n)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("Xvfb did not start: %s", stderr.String())
-	}
-}
-
 // demoProcess is the window under test, in its own process, with its output lines.
 type demoProcess struct {
 	mu     sync.Mutex
 	lines  []string
-	stderr lockedBuffer
+	stderr testenv.SyncBuffer
 	exited chan struct{} // closed when the process has ended
 }
 
@@ -381,22 +333,4 @@ func findPattern(img *image.RGBA) (image.Rectangle, bool) {
 		return image.Rectangle{}, false
 	}
 	return r, true
-}
-
-// lockedBuffer collects a process's stderr safely for reading while it runs.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
