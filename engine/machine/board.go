@@ -172,6 +172,13 @@ func (m *Machine) newBoot() (b *boot, err error) {
 	if err = m.attachPCI(b); err != nil {
 		return b, err
 	}
+	// Firmware boot: the firmware builds the tables and loads the OS; vCPU 0 starts at the reset vector.
+	if m.cfg.usesFirmware() {
+		if err = m.bootFirmware(b, uint32(len(b.mem.Regions()))+1); err != nil {
+			return b, err
+		}
+		return b, m.createVCPUs(b, x86.BootInfo{})
+	}
 	rsdp, err := x86.WriteTables(b.mem, m.cfg.CPUs)
 	if err != nil {
 		return b, fmt.Errorf("write firmware tables: %w", err)
@@ -213,7 +220,9 @@ func (m *Machine) setupInterrupts(vm *kvm.VM) error {
 func (m *Machine) attachPCI(b *boot) error {
 	root := pci.NewRoot(b.mmio, m.log)
 	b.onClose(root.Close) // closes every function added to it, stopping the device workers
-	if err := b.pio.Register(x86.PortPCIConfig, 8, root.ConfigPorts()); err != nil {
+	// 0xCF9 (reset control) sits inside the configuration ports' range.
+	ports := newResetControlPort(root.ConfigPorts(), func() { m.guestEvent(eventReset) })
+	if err := b.pio.Register(x86.PortPCIConfig, 8, ports); err != nil {
 		return fmt.Errorf("PCI configuration ports: %w", err)
 	}
 	add := func(dev virtio.Device, what string) error {
@@ -279,7 +288,7 @@ func (m *Machine) createVCPUs(b *boot, info x86.BootInfo) error {
 		if err := setLAPICLines(cpu); err != nil {
 			return fmt.Errorf("vCPU %d: %w", i, err)
 		}
-		if i == 0 {
+		if i == 0 && !m.cfg.usesFirmware() { // firmware boot: vCPU 0 stays at the reset vector
 			sregs, err := cpu.Sregs()
 			if err != nil {
 				return err

@@ -53,6 +53,8 @@ type Config struct {
 	Console io.Writer
 	// KVMPath is the KVM device, /dev/kvm unless a test says otherwise.
 	KVMPath string
+	// Firmware is a BIOS image (SeaBIOS's bios.bin); with no Kernel, the machine boots through it.
+	Firmware string
 }
 
 // Defaults for what a caller may leave out. CPUs and memory have none here: zero is an error, not a request.
@@ -85,11 +87,18 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	if c.Kernel == "" {
-		return errors.New("no kernel given (--kernel PATH)")
-	}
-	if err := readableFile(c.Kernel, "kernel"); err != nil {
-		return err
+	// Firmware boot: a firmware image instead of a kernel.
+	if c.usesFirmware() {
+		if err := readableFile(c.Firmware, "firmware"); err != nil {
+			return err
+		}
+	} else {
+		if c.Kernel == "" {
+			return errors.New("no kernel given (--kernel PATH, or --firmware PATH)")
+		}
+		if err := readableFile(c.Kernel, "kernel"); err != nil {
+			return err
+		}
 	}
 	if c.Initrd != "" {
 		if err := readableFile(c.Initrd, "initrd"); err != nil {

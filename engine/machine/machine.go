@@ -56,8 +56,9 @@ type Machine struct {
 	model string
 	cpuid []kvm.CPUIDEntry
 
-	kernel []byte
-	initrd []byte
+	kernel   []byte
+	initrd   []byte
+	firmware []byte // the BIOS image, for a firmware boot (Config.usesFirmware)
 	// disks are opened and locked once; each boot's devices get their own descriptor of the same open file,
 	// so a reboot opens nothing (the VMM may be sandboxed by then).
 	disks []*os.File
@@ -121,6 +122,20 @@ func OpenKVM(path string) (*kvm.System, error) {
 
 func (m *Machine) prepare() error {
 	var err error
+	// Firmware boot: read the image instead of a kernel.
+	if m.cfg.usesFirmware() {
+		if m.firmware, err = readFirmware(m.cfg.Firmware); err != nil {
+			return err
+		}
+	} else if err := m.prepareKernel(); err != nil {
+		return err
+	}
+	return m.prepareMachine()
+}
+
+// prepareKernel reads the kernel and initrd of a direct boot.
+func (m *Machine) prepareKernel() error {
+	var err error
 	if m.kernel, err = os.ReadFile(m.cfg.Kernel); err != nil {
 		return fmt.Errorf("read kernel: %w", err)
 	}
@@ -139,6 +154,12 @@ func (m *Machine) prepare() error {
 			return fmt.Errorf("read initrd: %w", err)
 		}
 	}
+	return nil
+}
+
+// prepareMachine resolves the CPU model, opens the disks and makes the framebuffer.
+func (m *Machine) prepareMachine() error {
+	var err error
 	m.model = m.cfg.CPUModel
 	if m.model == CPUModelAuto {
 		m.model = CPUModelHost

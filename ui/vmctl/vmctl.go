@@ -8,10 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"paddock/engine/control"
@@ -145,19 +147,44 @@ func (c *Controller) Refresh(ctx context.Context, ref string) (library.VM, error
 	if vm.State == library.StateStarting && time.Since(vm.StateChanged) < StartGrace {
 		return vm, nil
 	}
-	if cl, err := Dial(vm); err == nil {
-		var st control.Status
-		err = cl.Call(control.OpStatus, nil, &st)
-		cl.Close()
-		if err == nil && st.State != control.StateStopped && st.State != control.StateCrashed {
-			return vm, nil
-		}
+	if c.alive(vm) {
+		return vm, nil
 	}
 	state, why := c.lastOutcome(vm)
 	if err := c.lib.SetState(ctx, vm.ID, state, why); err != nil {
 		return vm, err
 	}
 	return c.lib.GetVM(ctx, vm.ID)
+}
+
+// alive says whether the VM's VMM still runs it. Only a socket nobody listens on (twice, a moment apart) or a
+// VMM that says its guest has ended counts as gone: a busy host that answers slowly must not make a running VM
+// look crashed.
+func (c *Controller) alive(vm library.VM) bool {
+	for attempt := 0; attempt < 2; attempt++ {
+		if attempt > 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		cl, err := Dial(vm)
+		if err != nil {
+			if errors.Is(err, ErrNotRunning) {
+				continue
+			}
+			return true // cannot tell; keep the record as it is
+		}
+		var st control.Status
+		err = cl.Call(control.OpStatus, nil, &st)
+		cl.Close()
+		switch {
+		case err == nil:
+			return st.State != control.StateStopped && st.State != control.StateCrashed
+		case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+			continue // it hung up: it may be going away
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // List reads every VM, refreshed.

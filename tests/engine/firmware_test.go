@@ -1,0 +1,81 @@
+package engine_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// seabiosImages are Debian's SeaBIOS builds: the 128 KiB one and the 256 KiB one QEMU loads by default.
+var seabiosImages = []string{"/usr/share/seabios/bios.bin", "/usr/share/seabios/bios-256k.bin"}
+
+// firmwareTimeout bounds a firmware boot: SeaBIOS runs emulated on a software KVM.
+func firmwareTimeout() time.Duration { return max(runTimeout(), 120*time.Second) }
+
+// With --firmware and an empty disk, SeaBIOS starts, prints its banner on the serial console, finds nothing to boot
+// and, after its retry wait, resets the machine; with --no-reboot that reset ends the run cleanly.
+func TestSeaBIOSFindsNoBootableDevice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("firmware boot takes seconds to tens of seconds; skipped in short mode")
+	}
+	requireKVM(t)
+	for _, image := range seabiosImages {
+		t.Run(filepath.Base(image), func(t *testing.T) {
+			if _, err := os.Stat(image); err != nil {
+				t.Skipf("SeaBIOS is not installed (apt-get install seabios): %v", err)
+			}
+			disk := filepath.Join(t.TempDir(), "empty.img")
+			if err := os.WriteFile(disk, make([]byte, 1<<20), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s := start(t, newEnv(t), "run", "--firmware", image, "--disk", disk, "--serial", "stdio", "--no-reboot")
+			for _, want := range []string{"SeaBIOS (version ", "Booting from Hard Disk", "No bootable device", "Rebooting"} {
+				waitForWithin(s, want, firmwareTimeout())
+			}
+			select {
+			case <-s.done:
+			case <-time.After(firmwareTimeout()):
+				s.kill()
+				t.Fatalf("paddock did not end after SeaBIOS's reset\n%s", s.describe())
+			}
+			if s.code != 0 {
+				t.Fatalf("exit status %d after SeaBIOS reset the machine, want 0\n%s", s.code, s.describe())
+			}
+		})
+	}
+}
+
+// Without --kernel or --firmware there is nothing to boot, and the message names both.
+func TestRunNeedsKernelOrFirmware(t *testing.T) {
+	r := paddock(t, newEnv(t), "run", "--serial", "none")
+	r.expectCleanFailure(t, "--firmware")
+}
+
+// waitForWithin waits until the serial output contains want, up to d.
+func waitForWithin(s *session, want string, d time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(s.stdout.String(), want) {
+		if s.exited() {
+			s.t.Fatalf("paddock exited (status %d) before printing %q\n%s", s.code, want, s.describe())
+		}
+		if time.Now().After(deadline) {
+			s.kill()
+			s.t.Fatalf("no %q within %v; killed paddock\n%s", want, d, s.describe())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A file that cannot be a BIOS image (not whole 64 KiB blocks) is refused with one line naming it.
+func TestRunRefusesMalformedFirmware(t *testing.T) {
+	requireKVM(t)
+	bad := filepath.Join(t.TempDir(), "bios.bin")
+	if err := os.WriteFile(bad, make([]byte, 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := paddock(t, newEnv(t), "run", "--firmware", bad, "--serial", "none")
+	r.expectCleanFailure(t, "firmware", "64 KiB")
+}
