@@ -87,7 +87,8 @@ func (h *harness) waitState(id string, want library.State) library.VM {
 			return vm
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("VM state %s (%s), want %s; notice %q", vm.State, vm.LastError, want, h.m.Notice())
+			vmmLog, _ := os.ReadFile(filepath.Join(h.lib.VMDir(id), vmctl.VMMLogName))
+			h.t.Fatalf("VM state %s (%s), want %s; notice %q\nVMM log:\n%s", vm.State, vm.LastError, want, h.m.Notice(), vmmLog)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
