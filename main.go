@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"paddock/engine/vmm"
+	"paddock/sharing/shareserver"
 	"paddock/ui/cli"
 	"paddock/ui/gui"
 	_ "paddock/ui/localefix" // before the GUI toolkit reads the locale
@@ -20,6 +21,10 @@ func main() {
 	if len(args) > 0 && args[0] == "vmm" {
 		// A VM's own process, started by `paddock start` or the manager window.
 		os.Exit(vmm.Main(args[1:], os.Stderr))
+	}
+	if len(args) > 0 && args[0] == "share-server" {
+		// One shared folder's 9P server, jailed to that folder.
+		os.Exit(shareserver.Main(args[1:], os.Stderr))
 	}
 	os.Exit(cli.Main(cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, args))
 }

@@ -247,6 +247,7 @@ func syscallRules(p Policy, pid int, deny uint32) []syscallRule {
 		{unix.SYS_FACCESSAT, "faccessat"},
 		{unix.SYS_FACCESSAT2, "faccessat2"},
 		{unix.SYS_GETDENTS64, "getdents64"},
+		{unix.SYS_FSTATFS, "fstatfs"}, // a file server answers statfs
 	}
 	writePath := []struct {
 		nr   int
@@ -272,6 +273,12 @@ func syscallRules(p Policy, pid int, deny uint32) []syscallRule {
 		} else {
 			rules = append(rules, refuse(c.nr, c.name, unix.EACCES))
 		}
+	}
+	// What a file server's client may change besides names: permissions and times. Only a process with writable
+	// paths needs them; for anyone else they stay outside the list (and kill).
+	if len(p.ReadWritePaths) > 0 {
+		rules = append(rules,
+			allow(unix.SYS_FCHMOD, "fchmod"), allow(unix.SYS_FCHMODAT, "fchmodat"), allow(unix.SYS_UTIMENSAT, "utimensat"))
 	}
 	// The old path calls Go never makes; a C library might.
 	for _, c := range []struct {

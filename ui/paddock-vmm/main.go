@@ -1,5 +1,5 @@
-// Command paddock-vmm runs VMs and nothing else: `paddock-vmm run ...` (what `paddock run` hands over to) and
-// `paddock-vmm vmm --spec FD` (a library VM's process). Built without cgo and without the GUI toolkit, it starts
+// Command paddock-vmm runs VMs and nothing else: `paddock-vmm run ...` (what `paddock run` hands over to),
+// `paddock-vmm vmm --spec FD` (a library VM's process) and `paddock-vmm share-server` (one shared folder's server). Built without cgo and without the GUI toolkit, it starts
 // in a few milliseconds, keeps its memory small, and its sandbox confines every thread.
 package main
 
@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"paddock/engine/vmm"
+	"paddock/sharing/shareserver"
 	"paddock/ui/clikit"
 	"paddock/ui/runcmd"
 )
@@ -18,10 +19,12 @@ func main() {
 	switch {
 	case len(args) > 0 && args[0] == "vmm":
 		os.Exit(vmm.Main(args[1:], os.Stderr))
+	case len(args) > 0 && args[0] == "share-server":
+		os.Exit(shareserver.Main(args[1:], os.Stderr))
 	case len(args) > 0 && args[0] == "run":
 		os.Exit(clikit.Report(env, "run", runcmd.Run(env, args[1:])))
 	default:
-		fmt.Fprintln(os.Stderr, "Usage: paddock-vmm run [OPTIONS] | paddock-vmm vmm --spec FD\n(use 'paddock run -h' for the options)")
+		fmt.Fprintln(os.Stderr, "Usage: paddock-vmm run [OPTIONS] | paddock-vmm vmm --spec FD | paddock-vmm share-server --root DIR [--ro] --fd N\n(use 'paddock run -h' for the options)")
 		os.Exit(2)
 	}
 }
