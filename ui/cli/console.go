@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"paddock/ui/clikit"
 	"path/filepath"
 	"time"
 
 	"paddock/engine/control"
+	"paddock/ui/clikit"
 	"paddock/ui/vmctl"
 )
 

@@ -3,11 +3,11 @@ package cli
 import (
 	"fmt"
 	"os"
-	"paddock/ui/clikit"
 
 	"paddock/engine/jail"
 	"paddock/engine/kvm"
 	"paddock/engine/machine"
+	"paddock/ui/clikit"
 )
 
 // The SeaBIOS image firmware boot will need, from Debian's seabios package.

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"paddock/ui/clikit"
-	"paddock/ui/gui/viewer"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -17,6 +15,8 @@ import (
 	"paddock/engine/control"
 	"paddock/library"
 	"paddock/library/iso"
+	"paddock/ui/clikit"
+	"paddock/ui/gui/viewer"
 	"paddock/ui/vmctl"
 )
 

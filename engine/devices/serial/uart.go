@@ -6,9 +6,9 @@ package serial
 import (
 	"io"
 	"log/slog"
-	"paddock/engine/devices/bytering"
 	"sync"
 
+	"paddock/engine/devices/bytering"
 	"paddock/engine/irq"
 )
 

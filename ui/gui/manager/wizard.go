@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"paddock/ui/vmctl"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"paddock/library"
 	"paddock/library/iso"
+	"paddock/ui/vmctl"
 )
 
 // The wizard's choices of what the VM boots.
