@@ -9,5 +9,7 @@ mkdir -p bin
 go build -o bin/paddock .
 # The lean VMM program runs the VMs: no cgo, no GUI toolkit (see README).
 CGO_ENABLED=0 go build -o bin/paddock-vmm ./ui/paddock-vmm
+# The guest agent (clipboard sharing), static, to copy into Linux guests.
+CGO_ENABLED=0 go build -o bin/paddock-agent ./sharing/agent/cmd/paddock-agent
 if [ $# -eq 0 ]; then set -- doctor; fi
 exec ./bin/paddock "$@"

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 
 	"paddock/engine/jail"
 	"paddock/engine/kvm"
@@ -34,6 +36,22 @@ func doctorCommand(env Env, args []string) error {
 		return clikit.ExitError{Code: 1}
 	}
 	return nil
+}
+
+// sandboxCheck reports the sandbox as the program that runs VMs sees it: paddock-vmm when it is installed (no
+// cgo, so Landlock can cover every thread), else this program.
+func sandboxCheck() (level, what, note string) {
+	rep := jail.Probe()
+	note = rep.String()
+	if lean, ok := clikit.Beside(clikit.LeanVMMName); ok {
+		if out, err := exec.Command(lean, "sandbox-report").Output(); err == nil {
+			note = clikit.LeanVMMName + ": " + strings.TrimSpace(string(out))
+		}
+	}
+	if !rep.Seccomp.Available {
+		return "WARN", "VM sandbox", note
+	}
+	return "OK", "VM sandbox", note
 }
 
 func doctorChecks(kvmPath string) []check {
@@ -72,11 +90,7 @@ func doctorChecks(kvmPath string) []check {
 	} else {
 		add("WARN", "hardware virtualization", a.Describe()+"; the engine picks the baseline CPU model")
 	}
-	if rep := jail.Probe(); rep.Seccomp.Available {
-		add("OK", "VM sandbox", rep.String())
-	} else {
-		add("WARN", "VM sandbox", rep.String())
-	}
+	add(sandboxCheck())
 	if _, err := os.Stat(seabiosPath); err == nil {
 		add("OK", "SeaBIOS firmware", seabiosPath)
 	} else {

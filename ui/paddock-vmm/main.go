@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 
+	"paddock/engine/jail"
 	"paddock/engine/vmm"
 	"paddock/sharing/shareserver"
 	"paddock/ui/clikit"
@@ -21,6 +22,9 @@ func main() {
 		os.Exit(vmm.Main(args[1:], os.Stderr))
 	case len(args) > 0 && args[0] == "share-server":
 		os.Exit(shareserver.Main(args[1:], os.Stderr))
+	case len(args) > 0 && args[0] == "sandbox-report":
+		// What the sandbox can do for VMs on this host, as this program (the one that runs them) sees it.
+		fmt.Println(jail.Probe().String())
 	case len(args) > 0 && args[0] == "run":
 		os.Exit(clikit.Report(env, "run", runcmd.Run(env, args[1:])))
 	default:
