@@ -31,10 +31,20 @@ func TestFloodGuestRedraws(t *testing.T) {
 			t.Fatalf("paddock screenshot: status %d\n%s%s", code, out, errOut)
 		}
 		colours := screenshotColours(t, file, floodW, floodH)
-		drawn := lastGuestFrames(p.Stdout()) + 64 // it prints every 64 frames
+		// The guest's frame count reaches the serial line later than its pixels reach the screen (it prints every
+		// 64 frames, through the UART): each colour must be a frame the guest reports having drawn soon after.
+		newest := uint32(0)
+		for c := range colours {
+			newest = max(newest, floodFrameOf(c))
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for uint32(lastGuestFrames(p.Stdout())+64) < newest && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		drawn := lastGuestFrames(p.Stdout()) + 64
 		for c := range colours {
 			if n := floodFrameOf(c); n > uint32(drawn) {
-				t.Errorf("screenshot %d has colour %06x, the fill of no frame drawn yet (frame %d of %d)", i, c, n, drawn)
+				t.Errorf("screenshot %d has colour %06x, the fill of no frame the guest has drawn (frame %d of %d)", i, c, n, drawn)
 			}
 		}
 		shots = append(shots, colours)
