@@ -23,6 +23,7 @@ import (
 	"paddock/engine/virtio/console"
 	"paddock/engine/virtio/input"
 	"paddock/engine/virtio/rng"
+	"paddock/engine/virtio/scsi"
 	"paddock/engine/x86"
 )
 
@@ -238,16 +239,30 @@ func (m *Machine) attachPCI(b *boot) error {
 		return nil
 	}
 	for i, d := range m.cfg.Disks {
-		fd, err := unix.FcntlInt(m.disks[i].Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		f, err := dupFile(m.disks[i])
 		if err != nil {
 			return fmt.Errorf("disk %s: %w", d.Path, err)
 		}
-		disk, err := blk.New(os.NewFile(uintptr(fd), d.Path), blk.Options{ReadOnly: d.ReadOnly, Serial: fmt.Sprintf("paddock%d", i)})
+		disk, err := blk.New(f, blk.Options{ReadOnly: d.ReadOnly, Serial: fmt.Sprintf("paddock%d", i)})
 		if err != nil {
-			unix.Close(fd)
+			f.Close()
 			return fmt.Errorf("disk %s: %w", d.Path, err)
 		}
 		if err := add(disk, "disk "+d.Path); err != nil {
+			return err
+		}
+	}
+	if m.iso != nil {
+		f, err := dupFile(m.iso)
+		if err != nil {
+			return fmt.Errorf("ISO %s: %w", m.cfg.ISO, err)
+		}
+		cd, err := scsi.New(scsi.Options{ISOFile: f})
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("CD-ROM: %w", err)
+		}
+		if err := add(cd, "CD-ROM"); err != nil {
 			return err
 		}
 	}
@@ -263,6 +278,16 @@ func (m *Machine) attachPCI(b *boot) error {
 		return err
 	}
 	return add(rng.New(), "virtio rng")
+}
+
+// dupFile gives a boot its own descriptor of a file the machine opened once: the open file (and its lock) is shared,
+// and opening nothing anew keeps working inside the sandbox.
+func dupFile(f *os.File) (*os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
 // createVCPUs makes the vCPUs: all get the CPU model, the boot CPU gets the kernel's entry state, and the others

@@ -55,6 +55,8 @@ type Config struct {
 	KVMPath string
 	// Firmware is a BIOS image (SeaBIOS's bios.bin); with no Kernel, the machine boots through it.
 	Firmware string
+	// ISO is an image in the CD-ROM drive (virtio-scsi); empty leaves no drive.
+	ISO string
 }
 
 // Defaults for what a caller may leave out. CPUs and memory have none here: zero is an error, not a request.
@@ -121,6 +123,11 @@ func (c *Config) Validate() error {
 	case CPUModelAuto, CPUModelHost, CPUModelBaseline:
 	default:
 		return fmt.Errorf("--cpu %q: want %q or %q", c.CPUModel, CPUModelHost, CPUModelBaseline)
+	}
+	if c.ISO != "" {
+		if err := readableFile(c.ISO, "ISO"); err != nil {
+			return err
+		}
 	}
 	for _, d := range c.Disks {
 		fi, err := os.Stat(d.Path)

@@ -19,6 +19,7 @@ import (
 	"paddock/engine/kvm"
 	"paddock/engine/virtio/blk"
 	"paddock/engine/virtio/input"
+	"paddock/engine/virtio/scsi"
 	"paddock/engine/x86"
 )
 
@@ -62,6 +63,7 @@ type Machine struct {
 	// disks are opened and locked once; each boot's devices get their own descriptor of the same open file,
 	// so a reboot opens nothing (the VMM may be sandboxed by then).
 	disks []*os.File
+	iso   *os.File // the CD-ROM's image, opened once like the disks
 
 	legacy *legacyDevices // devices whose state outlives a guest reset (CMOS RAM, the serial line)
 	fb     *display.Framebuffer
@@ -180,6 +182,11 @@ func (m *Machine) prepareMachine() error {
 		}
 		m.disks = append(m.disks, f)
 	}
+	if m.cfg.ISO != "" {
+		if m.iso, err = scsi.OpenImage(m.cfg.ISO); err != nil {
+			return fmt.Errorf("ISO %s: %w", m.cfg.ISO, err)
+		}
+	}
 	mode, err := m.cfg.screenMode()
 	if err != nil {
 		return err
@@ -210,6 +217,10 @@ func (m *Machine) closeDisks() {
 		f.Close()
 	}
 	m.disks = nil
+	if m.iso != nil {
+		m.iso.Close()
+		m.iso = nil
+	}
 }
 
 // Run boots the guest and blocks until it powers off, resets with NoReboot, fails, or ctx ends (a forced power

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"paddock/tests/media"
 )
 
 // seabiosImages are Debian's SeaBIOS builds: the 128 KiB one and the 256 KiB one QEMU loads by default.
@@ -78,4 +80,31 @@ func TestRunRefusesMalformedFirmware(t *testing.T) {
 	}
 	r := paddock(t, newEnv(t), "run", "--firmware", bad, "--serial", "none")
 	r.expectCleanFailure(t, "firmware", "64 KiB")
+}
+
+// An ISO with no El Torito boot record in the CD-ROM drive: SeaBIOS finds the drive (virtio-scsi), tries it first
+// when there is no disk, and says plainly that it cannot boot from it, then moves on.
+func TestSeaBIOSReportsAnUnbootableISO(t *testing.T) {
+	if testing.Short() {
+		t.Skip("firmware boot takes seconds to tens of seconds; skipped in short mode")
+	}
+	requireKVM(t)
+	image := seabiosImages[1]
+	if _, err := os.Stat(image); err != nil {
+		t.Skipf("SeaBIOS is not installed (apt-get install seabios): %v", err)
+	}
+	iso := media.Get(t, media.DataOnly())
+	s := start(t, newEnv(t), "run", "--firmware", image, "--iso", iso, "--serial", "stdio", "--no-reboot")
+	for _, want := range []string{"SeaBIOS (version ", "Booting from DVD/CD", "Boot failed: Could not read from CDROM", "No bootable device"} {
+		waitForWithin(s, want, firmwareTimeout())
+	}
+	select {
+	case <-s.done:
+	case <-time.After(firmwareTimeout()):
+		s.kill()
+		t.Fatalf("paddock did not end after SeaBIOS's reset\n%s", s.describe())
+	}
+	if s.code != 0 {
+		t.Fatalf("exit status %d, want 0\n%s", s.code, s.describe())
+	}
 }

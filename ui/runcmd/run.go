@@ -24,6 +24,7 @@ func Run(env clikit.Env, args []string) error {
 	var disks clikit.DiskFlags
 	fs.StringVar(&cfg.Kernel, "kernel", "", "Linux `bzImage` or ELF vmlinux to boot")
 	fs.StringVar(&cfg.Firmware, "firmware", "", "BIOS `image` (SeaBIOS bios.bin) to boot through instead of --kernel")
+	fs.StringVar(&cfg.ISO, "iso", "", "put this `ISO` image in a CD-ROM drive (virtio-scsi)")
 	fs.StringVar(&cfg.Initrd, "initrd", "", "initial ramdisk `file`")
 	fs.StringVar(&cfg.Cmdline, "append", "console=ttyS0", "kernel command `line`")
 	fs.IntVar(&cfg.CPUs, "cpus", 1, "number of virtual CPUs")

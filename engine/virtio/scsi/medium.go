@@ -29,7 +29,7 @@ func openMedium(path string) (*medium, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scsi: open medium: %w", err)
 	}
-	m, err := checkMedium(f, path)
+	m, err := checkMedium(f, path, true)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -37,7 +37,18 @@ func openMedium(path string) (*medium, error) {
 	return m, nil
 }
 
-func checkMedium(f *os.File, path string) (*medium, error) {
+// OpenImage opens and share-locks an image for Options.ISOFile, checking it as Insert would.
+func OpenImage(path string) (*os.File, error) {
+	m, err := openMedium(path)
+	if err != nil {
+		return nil, err
+	}
+	return m.f, nil
+}
+
+// checkMedium validates an open image; lock takes the shared lock (a descriptor of a file OpenImage opened shares
+// its lock already, and a sandboxed VMM may not call flock).
+func checkMedium(f *os.File, path string, lock bool) (*medium, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("scsi: medium %s: %w", path, err)
@@ -47,8 +58,10 @@ func checkMedium(f *os.File, path string) (*medium, error) {
 	if !mode.IsRegular() && !blockDevice {
 		return nil, fmt.Errorf("scsi: medium %s is not a regular file or block device", path)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
-		return nil, fmt.Errorf("scsi: medium %s is in use for writing by another process: %w", path, err)
+	if lock {
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+			return nil, fmt.Errorf("scsi: medium %s is in use for writing by another process: %w", path, err)
+		}
 	}
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {

@@ -15,6 +15,7 @@ package scsi
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"unicode"
@@ -109,6 +110,9 @@ const (
 type Options struct {
 	// ISO is the image in the drive at power-on; empty means no medium.
 	ISO string
+	// ISOFile, when set, is that image already opened by OpenImage (or a descriptor of it); the device takes it
+	// over. A sandboxed VMM opens its images before it is confined and hands each boot's device its own descriptor.
+	ISOFile *os.File
 	// Serial is the unit serial number (VPD page 0x80); at most 32 printable ASCII characters. Empty gives
 	// "PADDOCK-CD0".
 	Serial string
@@ -149,8 +153,14 @@ func New(opts Options) (*Device, error) {
 	d.senseSize.Store(DefaultSenseSize)
 	d.cdbSize.Store(DefaultCDBSize)
 	d.unit.serial = serial
-	if opts.ISO != "" {
-		m, err := openMedium(opts.ISO)
+	if opts.ISO != "" || opts.ISOFile != nil {
+		var m *medium
+		var err error
+		if opts.ISOFile != nil {
+			m, err = checkMedium(opts.ISOFile, opts.ISOFile.Name(), false)
+		} else {
+			m, err = openMedium(opts.ISO)
+		}
 		if err != nil {
 			return nil, err
 		}
