@@ -140,7 +140,7 @@ func ramRanges(memMiB int) []guestmem.Range {
 
 // newBoot builds a powered-on PC: VM, RAM, devices, kernel and tables loaded, vCPUs at their entry state.
 func (m *Machine) newBoot() (b *boot, err error) {
-	b = &boot{m: m, log: m.log, pio: &bus.Bus{}, mmio: &bus.Bus{}, events: make(chan outcomeEvent, 1)}
+	b = &boot{m: m, log: m.log, pio: &bus.Bus{}, mmio: &bus.Bus{}, events: make(chan outcomeEvent, 1), cdSlot: -1}
 	defer func() {
 		if err != nil {
 			b.close()
@@ -226,13 +226,14 @@ func (m *Machine) attachPCI(b *boot) error {
 	if err := b.pio.Register(x86.PortPCIConfig, 8, ports); err != nil {
 		return fmt.Errorf("PCI configuration ports: %w", err)
 	}
+	slot := -1 // the PCI slot the last add took, for the firmware's boot order
 	add := func(dev virtio.Device, what string) error {
 		fn, err := virtio.NewPCI(dev, b.mem, b.vm, m.log)
 		if err != nil {
 			dev.Close()
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		if err := root.Add(fn); err != nil {
+		if slot, err = root.AddSlot(fn); err != nil {
 			fn.Close()
 			return fmt.Errorf("%s: %w", what, err)
 		}
@@ -251,6 +252,7 @@ func (m *Machine) attachPCI(b *boot) error {
 		if err := add(disk, "disk "+d.Path); err != nil {
 			return err
 		}
+		b.diskSlots = append(b.diskSlots, slot)
 	}
 	if m.iso != nil {
 		f, err := dupFile(m.iso)
@@ -265,6 +267,7 @@ func (m *Machine) attachPCI(b *boot) error {
 		if err := add(cd, "CD-ROM"); err != nil {
 			return err
 		}
+		b.cdSlot = slot
 	}
 	cons, err := console.New(console.Options{Output: m.cfg.Console})
 	if err != nil {

@@ -57,6 +57,8 @@ type Config struct {
 	Firmware string
 	// ISO is an image in the CD-ROM drive (virtio-scsi); empty leaves no drive.
 	ISO string
+	// BootOrder lists "disk" and "cdrom" in the order firmware tries them; empty means disk, then CD.
+	BootOrder []string
 }
 
 // Defaults for what a caller may leave out. CPUs and memory have none here: zero is an error, not a request.
@@ -123,6 +125,11 @@ func (c *Config) Validate() error {
 	case CPUModelAuto, CPUModelHost, CPUModelBaseline:
 	default:
 		return fmt.Errorf("--cpu %q: want %q or %q", c.CPUModel, CPUModelHost, CPUModelBaseline)
+	}
+	for _, b := range c.BootOrder {
+		if b != "disk" && b != "cdrom" {
+			return fmt.Errorf("boot order %q: want disk or cdrom", b)
+		}
 	}
 	if c.ISO != "" {
 		if err := readableFile(c.ISO, "ISO"); err != nil {

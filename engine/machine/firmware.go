@@ -87,7 +87,7 @@ func (m *Machine) bootFirmware(b *boot, slot uint32) error {
 	}
 
 	fw := fwcfg.New(b.mem, b.log)
-	if err := m.configureFwCfg(fw, lowEnd, highSize, uint64(len(rom))); err != nil {
+	if err := m.configureFwCfg(fw, b, lowEnd, highSize, uint64(len(rom))); err != nil {
 		return fmt.Errorf("fw_cfg: %w", err)
 	}
 	base, size, dev := fw.IOPorts()
@@ -101,7 +101,7 @@ func (m *Machine) bootFirmware(b *boot, slot uint32) error {
 }
 
 // configureFwCfg fills the fw_cfg items SeaBIOS reads.
-func (m *Machine) configureFwCfg(fw *fwcfg.Device, lowEnd, highSize, romSize uint64) error {
+func (m *Machine) configureFwCfg(fw *fwcfg.Device, b *boot, lowEnd, highSize, romSize uint64) error {
 	if err := fw.SetCPUs(m.cfg.CPUs, m.cfg.CPUs); err != nil {
 		return err
 	}
@@ -120,6 +120,28 @@ func (m *Machine) configureFwCfg(fw *fwcfg.Device, lowEnd, highSize, romSize uin
 	// SeaBIOS mirrors its screen to this UART, so its messages reach the serial console.
 	if err := fw.AddFile("etc/sercon-port", binary.LittleEndian.AppendUint16(nil, x86.PortCOM1)); err != nil {
 		return err
+	}
+	// The boot order: by default that of a PC with an installer, the disks first (an installed system boots), then
+	// the CD.
+	var order []string
+	kinds := m.cfg.BootOrder
+	if len(kinds) == 0 {
+		kinds = []string{"disk", "cdrom"}
+	}
+	for _, kind := range kinds {
+		switch {
+		case kind == "disk":
+			for _, s := range b.diskSlots {
+				order = append(order, fwcfg.PCIBootPath(s, 0))
+			}
+		case kind == "cdrom" && b.cdSlot >= 0:
+			order = append(order, fwcfg.SCSIBootPath(b.cdSlot, 0, 0, 0))
+		}
+	}
+	if len(order) > 0 {
+		if err := fw.SetBootOrder(order); err != nil {
+			return err
+		}
 	}
 	// Without a bootable device, try again after a short wait rather than SeaBIOS's minute.
 	return fw.SetBootFailWait(5000)

@@ -463,6 +463,9 @@ type boot struct {
 
 	fbSlot uint32
 	tablet *input.Tablet
+	// PCI slots of the disks (in order) and of the CD-ROM (-1 for none), for the firmware's boot order.
+	diskSlots []int
+	cdSlot    int
 
 	vcpus   []*vcpuThread
 	closers []func() error

@@ -108,3 +108,38 @@ func TestSeaBIOSReportsAnUnbootableISO(t *testing.T) {
 		t.Fatalf("exit status %d, want 0\n%s", s.code, s.describe())
 	}
 }
+
+// The boot order of a VM with a disk and an installer: the disk first (an installed system boots), then the CD; and
+// the CD first when the user says so (SeaBIOS on its own would try the disk first).
+func TestSeaBIOSBootOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("firmware boot takes seconds to tens of seconds; skipped in short mode")
+	}
+	requireKVM(t)
+	image := seabiosImages[1]
+	if _, err := os.Stat(image); err != nil {
+		t.Skipf("SeaBIOS is not installed (apt-get install seabios): %v", err)
+	}
+	disk := filepath.Join(t.TempDir(), "blank.img")
+	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	iso := media.Get(t, media.DataOnly())
+	for _, c := range []struct {
+		boot      string
+		diskFirst bool
+	}{{"", true}, {"cdrom,disk", false}} {
+		args := []string{"run", "--firmware", image, "--iso", iso, "--disk", disk, "--serial", "stdio", "--no-reboot"}
+		if c.boot != "" {
+			args = append(args, "--boot", c.boot)
+		}
+		s := start(t, newEnv(t), args...)
+		waitForWithin(s, "No bootable device", firmwareTimeout())
+		out := s.stdout.String()
+		hd, cd := strings.Index(out, "Booting from Hard Disk"), strings.Index(out, "Booting from DVD/CD")
+		if hd < 0 || cd < 0 || (hd < cd) != c.diskFirst {
+			t.Fatalf("--boot %q: want the disk first %v\n%s", c.boot, c.diskFirst, s.describe())
+		}
+		s.kill()
+	}
+}

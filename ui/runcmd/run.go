@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"paddock/engine/control"
@@ -25,6 +26,7 @@ func Run(env clikit.Env, args []string) error {
 	fs.StringVar(&cfg.Kernel, "kernel", "", "Linux `bzImage` or ELF vmlinux to boot")
 	fs.StringVar(&cfg.Firmware, "firmware", "", "BIOS `image` (SeaBIOS bios.bin) to boot through instead of --kernel")
 	fs.StringVar(&cfg.ISO, "iso", "", "put this `ISO` image in a CD-ROM drive (virtio-scsi)")
+	bootOrder := fs.String("boot", "", "firmware boot `order`: disk,cdrom (the default) or cdrom,disk")
 	fs.StringVar(&cfg.Initrd, "initrd", "", "initial ramdisk `file`")
 	fs.StringVar(&cfg.Cmdline, "append", "console=ttyS0", "kernel command `line`")
 	fs.IntVar(&cfg.CPUs, "cpus", 1, "number of virtual CPUs")
@@ -44,6 +46,9 @@ func Run(env clikit.Env, args []string) error {
 		return clikit.UsageError{Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	cfg.Disks = disks
+	if *bootOrder != "" {
+		cfg.BootOrder = strings.Split(*bootOrder, ",")
+	}
 	switch *displayMode {
 	case "none":
 	case "window":
