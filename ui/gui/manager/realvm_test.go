@@ -18,6 +18,7 @@ import (
 	"paddock/library"
 	"paddock/tests/displayengine"
 	"paddock/tests/guests"
+	"paddock/tests/testenv"
 	"paddock/ui/vmctl"
 )
 
@@ -61,21 +62,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// requireKVM skips a test that needs /dev/kvm where there is none, unless PADDOCK_REQUIRE_KVM=1 says this machine
-// must have it.
-func requireKVM(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err == nil {
-		f.Close()
-		return
-	}
-	if os.Getenv("PADDOCK_REQUIRE_KVM") == "1" {
-		t.Fatalf("/dev/kvm is not usable (%v) and PADDOCK_REQUIRE_KVM=1", err)
-	}
-	t.Skipf("skipped: /dev/kvm is not usable here (%v); set PADDOCK_REQUIRE_KVM=1 to make this a failure", err)
-}
-
 // waitState refreshes the window until the VM's row shows want.
 func (h *harness) waitState(id string, want library.State) library.VM {
 	h.t.Helper()
@@ -96,7 +82,7 @@ func (h *harness) waitState(id string, want library.State) library.VM {
 
 // A real VM, started, watched, powered off, killed and started again from the window.
 func TestRealVMFromTheWindow(t *testing.T) {
-	requireKVM(t)
+	testenv.RequireKVM(t)
 	const w, hgt = 640, 400
 	kernel := guests.Build(t, "fbpattern")
 	h := newHarness(t, harnessOptions{program: paddockBinary(t)})

@@ -13,6 +13,7 @@ import (
 	"paddock/tests/displayengine"
 	"paddock/tests/guests"
 	gh "paddock/tests/gui/harness"
+	"paddock/tests/testenv"
 )
 
 // The real program on a real X server: `paddock` with no arguments opens the manager window on a library made
@@ -20,7 +21,7 @@ import (
 // live thumbnail in its row.
 func TestManagerWindowUnderXvfb(t *testing.T) {
 	gh.RequireGUITools(t)
-	requireKVM(t)
+	testenv.RequireKVM(t)
 	bin := paddockBinary(t)
 	kernel := guests.Build(t, "fbpattern")
 	gh.StartXvfb(t, 1280, 800)
