@@ -79,3 +79,36 @@ func (e *Env) ConfigChanged() {
 		e.t.configChanged()
 	}
 }
+
+// Serve completes queue's available chains one at a time, while more (nil: always) allows: handle gets each chain
+// in c and returns how many bytes it wrote into it. A chain the walker or handle refuses breaks the device and ends
+// the work with no interrupt; otherwise the driver gets one interrupt for everything completed. Serve reports
+// whether it completed anything (false after a refused chain). Call it from Process only.
+func (e *Env) Serve(queue int, c *Chain, more func() bool, handle func(*Chain) (uint32, error)) bool {
+	if queue < 0 || queue >= len(e.Queues) || e.Queues[queue] == nil {
+		return false
+	}
+	q := e.Queues[queue]
+	pushed := false
+	for more == nil || more() {
+		ok, err := q.Next(c)
+		if err != nil {
+			e.Fail(err)
+			return false
+		}
+		if !ok {
+			break
+		}
+		written, err := handle(c)
+		if err != nil {
+			e.Fail(err)
+			return false
+		}
+		q.Push(c.Head, written)
+		pushed = true
+	}
+	if pushed {
+		e.Interrupt(queue)
+	}
+	return pushed
+}

@@ -154,28 +154,7 @@ func (d *Device) Process(queue int) {
 	if env == nil || queue != 0 || env.Queues[0] == nil {
 		return
 	}
-	q := env.Queues[0]
-	pushed := false
-	for {
-		ok, err := q.Next(&d.chain)
-		if err != nil {
-			env.Fail(err)
-			return
-		}
-		if !ok {
-			break
-		}
-		written, err := d.handle(&d.chain)
-		if err != nil {
-			env.Fail(err)
-			return
-		}
-		q.Push(d.chain.Head, written)
-		pushed = true
-	}
-	if pushed {
-		env.Interrupt(0)
-	}
+	env.Serve(0, &d.chain, nil, d.handle)
 }
 
 // handle runs one request and returns how many bytes it wrote into the chain. An error means the chain has no

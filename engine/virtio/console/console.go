@@ -206,27 +206,16 @@ func (d *Device) deliver(port int) {
 	if q == nil || (port != 0 && !p.guestOpen) {
 		return
 	}
-	pushed := false
-	for len(p.toGuest) > 0 {
-		ok, err := q.Next(&d.chain)
-		if err != nil {
-			d.env.Fail(err)
-			return
-		}
-		if !ok {
-			break
-		}
-		n := d.chain.CopyTo(p.toGuest, 0)
+	pushed := d.env.Serve(idx, &d.chain, func() bool { return len(p.toGuest) > 0 }, func(c *virtio.Chain) (uint32, error) {
+		n := c.CopyTo(p.toGuest, 0)
 		p.toGuest = p.toGuest[n:]
-		q.Push(d.chain.Head, uint32(n))
-		pushed = true
-	}
+		return uint32(n), nil
+	})
 	if len(p.toGuest) == 0 {
 		p.toGuest = nil
 	}
 	if pushed {
 		p.cond.Broadcast()
-		d.env.Interrupt(idx)
 	}
 }
 
@@ -279,31 +268,17 @@ func (d *Device) consume(port, idx int) {
 func (d *Device) control() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	q := d.queueLocked(3)
-	if q == nil {
+	if d.queueLocked(3) == nil {
 		return
 	}
-	pushed := false
-	for {
-		ok, err := q.Next(&d.chain)
-		if err != nil {
-			d.env.Fail(err)
-			return
-		}
-		if !ok {
-			break
-		}
+	d.env.Serve(3, &d.chain, nil, func(c *virtio.Chain) (uint32, error) {
 		var msg [controlHeaderSize]byte
-		if d.chain.CopyFrom(msg[:], 0) == controlHeaderSize {
+		if c.CopyFrom(msg[:], 0) == controlHeaderSize {
 			d.handleControlLocked(binary.LittleEndian.Uint32(msg[0:]), binary.LittleEndian.Uint16(msg[4:]),
 				binary.LittleEndian.Uint16(msg[6:]))
 		}
-		q.Push(d.chain.Head, 0)
-		pushed = true
-	}
-	if pushed {
-		d.env.Interrupt(3)
-	}
+		return 0, nil
+	})
 	d.deliverControlLocked()
 }
 
@@ -369,24 +344,11 @@ func (d *Device) deliverControlLocked() {
 	if q == nil {
 		return
 	}
-	pushed := false
-	for len(d.ctrlOut) > 0 {
-		ok, err := q.Next(&d.chain)
-		if err != nil {
-			d.env.Fail(err)
-			return
-		}
-		if !ok {
-			break
-		}
-		n := d.chain.CopyTo(d.ctrlOut[0], 0)
+	d.env.Serve(2, &d.chain, func() bool { return len(d.ctrlOut) > 0 }, func(c *virtio.Chain) (uint32, error) {
+		n := c.CopyTo(d.ctrlOut[0], 0)
 		d.ctrlOut = d.ctrlOut[1:]
-		q.Push(d.chain.Head, uint32(n))
-		pushed = true
-	}
-	if pushed {
-		d.env.Interrupt(2)
-	}
+		return uint32(n), nil
+	})
 }
 
 // Port is the host's end of one console port. It is safe for concurrent use.

@@ -349,64 +349,41 @@ func (d *Device) Process(queue int) {
 	}
 	switch queue {
 	case eventQueue:
-		d.deliverLocked(d.env.Queues[queue])
+		d.deliverLocked()
 	case statusQueue:
-		d.consumeStatusLocked(d.env.Queues[queue])
+		d.consumeStatusLocked()
 	}
 }
 
 // deliverLocked writes one pending event into each buffer the driver posted, in order.
-func (d *Device) deliverLocked(q *virtio.Queue) {
+func (d *Device) deliverLocked() {
 	env := d.env
-	pushed := false
-	for len(d.pending) > 0 {
-		ok, err := q.Next(&d.chain)
-		if err != nil {
-			env.Fail(err)
-			return
-		}
-		if !ok {
-			break
-		}
-		if d.chain.WritableLen < EventSize {
-			env.Fail(fmt.Errorf("%w: event buffer with %d writable bytes, want %d", virtio.ErrBadQueue,
-				d.chain.WritableLen, EventSize))
-			return
+	env.Serve(eventQueue, &d.chain, func() bool { return len(d.pending) > 0 }, func(c *virtio.Chain) (uint32, error) {
+		if c.WritableLen < EventSize {
+			return 0, fmt.Errorf("%w: event buffer with %d writable bytes, want %d", virtio.ErrBadQueue,
+				c.WritableLen, EventSize)
 		}
 		g := &d.pending[0]
 		var b [EventSize]byte
 		encode(b[:], g.events[d.sent])
-		d.chain.CopyTo(b[:], 0)
-		q.Push(d.chain.Head, EventSize)
-		pushed = true
+		c.CopyTo(b[:], 0)
 		d.queued--
 		if d.sent++; d.sent == len(g.events) {
 			d.pending, d.sent = d.pending[1:], 0
 		}
-	}
+		return EventSize, nil
+	})
 	if len(d.pending) == 0 {
 		d.pending = nil
-	}
-	if pushed {
-		env.Interrupt(eventQueue)
 	}
 }
 
 // consumeStatusLocked takes what the driver sends (LED states); each buffer is returned with nothing written.
-func (d *Device) consumeStatusLocked(q *virtio.Queue) {
+func (d *Device) consumeStatusLocked() {
 	env := d.env
-	pushed := false
-	for {
-		ok, err := q.Next(&d.chain)
-		if err != nil {
-			env.Fail(err)
-			return
-		}
-		if !ok {
-			break
-		}
+	env.Serve(statusQueue, &d.chain, nil, func(c *virtio.Chain) (uint32, error) {
 		var b [EventSize]byte
-		if d.chain.CopyFrom(b[:], 0) == EventSize {
+		if c.CopyFrom(b[:], 0) == EventSize {
 			ev := decode(b[:])
 			if d.status != nil {
 				d.status(ev)
@@ -414,12 +391,8 @@ func (d *Device) consumeStatusLocked(q *virtio.Queue) {
 				env.Log.Debug("virtio-input: status event ignored", "type", ev.Type, "code", ev.Code, "value", ev.Value)
 			}
 		}
-		q.Push(d.chain.Head, 0)
-		pushed = true
-	}
-	if pushed {
-		env.Interrupt(statusQueue)
-	}
+		return 0, nil
+	})
 }
 
 func encode(b []byte, ev Event) {

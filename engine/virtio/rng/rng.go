@@ -40,19 +40,9 @@ func (d *Device) Process(queue int) {
 	if env == nil || queue != 0 || env.Queues[0] == nil {
 		return
 	}
-	q := env.Queues[0]
-	pushed := false
-	for {
-		ok, err := q.Next(&d.chain)
-		if err != nil {
-			env.Fail(err)
-			return
-		}
-		if !ok {
-			break
-		}
+	env.Serve(0, &d.chain, nil, func(c *virtio.Chain) (uint32, error) {
 		var written uint32
-		for _, b := range d.chain.Writable {
+		for _, b := range c.Writable {
 			if room := maxPerRequest - int(written); len(b) > room {
 				b = b[:room]
 			}
@@ -63,10 +53,6 @@ func (d *Device) Process(queue int) {
 				break
 			}
 		}
-		q.Push(d.chain.Head, written)
-		pushed = true
-	}
-	if pushed {
-		env.Interrupt(0)
-	}
+		return written, nil
+	})
 }

@@ -305,28 +305,7 @@ func (d *Device) Process(queue int) {
 	default:
 		return
 	}
-	q := env.Queues[queue]
-	pushed := false
-	for {
-		ok, err := q.Next(&d.chain)
-		if err != nil {
-			env.Fail(err)
-			return
-		}
-		if !ok {
-			break
-		}
-		written, err := handle(&d.chain)
-		if err != nil {
-			env.Fail(err)
-			return
-		}
-		q.Push(d.chain.Head, written)
-		pushed = true
-	}
-	if pushed {
-		env.Interrupt(queue)
-	}
+	env.Serve(queue, &d.chain, nil, handle)
 }
 
 // decodeLUN splits a virtio LUN address: lun[0] is 1, lun[1] the target, lun[2..3] the LUN (flat or peripheral
