@@ -4,29 +4,12 @@ import (
 	"encoding/binary"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"paddock/engine/bus"
+	"paddock/engine/irq/irqtest"
 )
-
-type fakeLine struct {
-	mu     sync.Mutex
-	levels []bool
-}
-
-func (l *fakeLine) Set(high bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.levels = append(l.levels, high)
-}
-
-func (l *fakeLine) high() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.levels) > 0 && l.levels[len(l.levels)-1]
-}
 
 const (
 	evtBase = 0x600
@@ -36,12 +19,12 @@ const (
 type machine struct {
 	ports     bus.Bus
 	pm        *PM
-	sci       *fakeLine
+	sci       *irqtest.Line
 	poweroffs int
 }
 
 func newMachine(t *testing.T) *machine {
-	m := &machine{sci: &fakeLine{}}
+	m := &machine{sci: &irqtest.Line{}}
 	m.pm = New(Config{SCI: m.sci, PowerOff: func() { m.poweroffs++ },
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := m.ports.Register(evtBase, EventBlockSize, m.pm.EventBlock()); err != nil {
@@ -69,22 +52,22 @@ func TestPowerButtonRaisesAndClearLowersSCI(t *testing.T) {
 	m := newMachine(t)
 	// The acpi button driver enables the fixed power button event.
 	m.outw(evtBase+2, m.inw(evtBase+2)|enablePowerButton)
-	if m.sci.high() {
+	if m.sci.High() {
 		t.Fatal("SCI high before any event")
 	}
 	m.pm.PressPowerButton()
-	if !m.sci.high() {
+	if !m.sci.High() {
 		t.Fatal("SCI low after the power button was pressed with PWRBTN_EN set")
 	}
 	if m.inw(evtBase)&StatusPowerButton == 0 {
 		t.Fatal("PWRBTN_STS not set")
 	}
 	m.outw(evtBase, 0) // writing zeros clears nothing
-	if !m.sci.high() {
+	if !m.sci.High() {
 		t.Fatal("writing 0 to PM1_STS cleared the event")
 	}
 	m.outw(evtBase, StatusPowerButton) // write 1 to clear
-	if m.sci.high() {
+	if m.sci.High() {
 		t.Fatal("SCI still high after PWRBTN_STS was cleared")
 	}
 	if m.inw(evtBase)&StatusPowerButton != 0 {
@@ -95,15 +78,15 @@ func TestPowerButtonRaisesAndClearLowersSCI(t *testing.T) {
 func TestPowerButtonWithoutEnableIsLatchedOnly(t *testing.T) {
 	m := newMachine(t)
 	m.pm.PressPowerButton()
-	if m.sci.high() {
+	if m.sci.High() {
 		t.Fatal("SCI raised with PWRBTN_EN clear")
 	}
 	m.outw(evtBase+2, enablePowerButton)
-	if !m.sci.high() {
+	if !m.sci.High() {
 		t.Fatal("enabling the event with its status latched did not raise the SCI")
 	}
 	m.outw(evtBase+2, 0)
-	if m.sci.high() {
+	if m.sci.High() {
 		t.Fatal("disabling the event did not drop the SCI")
 	}
 }
@@ -118,7 +101,7 @@ func TestDwordAndByteAccess(t *testing.T) {
 		t.Fatalf("dword read of the event block = %#x", got)
 	}
 	m.ports.Write(evtBase+1, []byte{0x01}) // clear PWRBTN_STS with a byte write
-	if m.sci.high() || m.inw(evtBase) != 0 {
+	if m.sci.High() || m.inw(evtBase) != 0 {
 		t.Fatal("byte write-1-to-clear failed")
 	}
 }
@@ -196,7 +179,7 @@ func FuzzAccesses(f *testing.F) {
 	f.Add([]byte{0x01, 0x02, 0x00, 0x01, 0x21, 0x00, 0x34, 0x13, 0x03, 0x00})
 	f.Add([]byte{0x11, 0x01, 0x01, 0x02, 0x01, 0xff, 0x05, 0x00, 0x00, 0x20})
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		pm := New(Config{SCI: &fakeLine{}, PowerOff: func() {}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		pm := New(Config{SCI: &irqtest.Line{}, PowerOff: func() {}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		tm := NewTimer(nil)
 		devs := []bus.Device{pm.EventBlock(), pm.ControlBlock(), tm}
 		sizes := []uint64{EventBlockSize, ControlBlockSize, TimerBlockSize}

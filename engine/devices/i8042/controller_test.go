@@ -5,43 +5,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 
 	"paddock/engine/bus"
+	"paddock/engine/irq/irqtest"
 )
-
-// fakeLine records every level the device drives.
-type fakeLine struct {
-	mu     sync.Mutex
-	levels []bool
-}
-
-func (l *fakeLine) Set(high bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.levels = append(l.levels, high)
-}
-
-func (l *fakeLine) high() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.levels) > 0 && l.levels[len(l.levels)-1]
-}
-
-// rises counts rising edges, i.e. interrupts an edge-triggered PIC would see.
-func (l *fakeLine) rises() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n, prev := 0, false
-	for _, v := range l.levels {
-		if v && !prev {
-			n++
-		}
-		prev = v
-	}
-	return n
-}
 
 // Linux's i8042 definitions (drivers/input/serio/i8042.h).
 const (
@@ -72,12 +40,12 @@ type machine struct {
 	t        *testing.T
 	ports    bus.Bus
 	c        *Controller
-	kbd, aux *fakeLine
+	kbd, aux *irqtest.Line
 	resets   int
 }
 
 func newMachine(t *testing.T) *machine {
-	m := &machine{t: t, kbd: &fakeLine{}, aux: &fakeLine{}}
+	m := &machine{t: t, kbd: &irqtest.Line{}, aux: &irqtest.Line{}}
 	m.c = New(Config{KeyboardIRQ: m.kbd, MouseIRQ: m.aux, ResetCPU: func() { m.resets++ }, Logger: quiet})
 	if err := m.ports.Register(0x60, 1, m.c.DataPort()); err != nil {
 		t.Fatal(err)
@@ -173,7 +141,7 @@ func (m *machine) ps2(aux bool, v byte, n int) []byte {
 		line = m.aux
 		m.outb(0x64, 0xd4)
 	}
-	before := line.rises()
+	before := line.Rises()
 	m.outb(0x60, v)
 	var got []byte
 	for len(got) < n {
@@ -186,7 +154,7 @@ func (m *machine) ps2(aux bool, v byte, n int) []byte {
 		}
 		got = append(got, m.inb(0x60))
 	}
-	if rises := line.rises() - before; rises != n {
+	if rises := line.Rises() - before; rises != n {
 		m.t.Errorf("device %#x: %d interrupts for %d reply bytes", v, rises, n)
 	}
 	return got
@@ -238,14 +206,14 @@ func TestLinuxProbeSequence(t *testing.T) {
 	m.writeCTR(ctr)
 	m.outb(0x64, 0xd3)
 	m.outb(0x60, 0xa5)
-	if !m.aux.high() || m.kbd.high() {
-		t.Fatalf("after 0xd3: IRQ12 %v, IRQ1 %v; want IRQ12 only", m.aux.high(), m.kbd.high())
+	if !m.aux.High() || m.kbd.High() {
+		t.Fatalf("after 0xd3: IRQ12 %v, IRQ1 %v; want IRQ12 only", m.aux.High(), m.kbd.High())
 	}
 	if st := m.status(); st&(strOBF|strAuxData) != strOBF|strAuxData {
 		t.Fatalf("status %#x after 0xd3, want OBF|AUXDATA", st)
 	}
-	if v := m.inb(0x60); v != 0xa5 || m.aux.high() {
-		t.Fatalf("read %#x (IRQ12 still %v), want 0xa5 and the line dropped", v, m.aux.high())
+	if v := m.inb(0x60); v != 0xa5 || m.aux.High() {
+		t.Fatalf("read %#x (IRQ12 still %v), want 0xa5 and the line dropped", v, m.aux.High())
 	}
 	// psmouse probe through 0xd4.
 	if got := m.ps2(true, 0xf2, 2); !bytes.Equal(got, []byte{0xfa, 0x00}) {
@@ -333,7 +301,7 @@ func TestKeyboardInjectionRaisesIRQ1(t *testing.T) {
 	}
 	var got []byte
 	for i := 0; i < len(keys); i++ {
-		if !m.kbd.high() {
+		if !m.kbd.High() {
 			t.Fatalf("IRQ1 low with %d bytes undelivered", len(keys)-i)
 		}
 		got = append(got, m.inb(0x60))
@@ -341,10 +309,10 @@ func TestKeyboardInjectionRaisesIRQ1(t *testing.T) {
 	if !bytes.Equal(got, keys) {
 		t.Errorf("guest read % x, want the set 1 bytes % x", got, keys)
 	}
-	if m.kbd.rises() != len(keys) {
-		t.Errorf("%d interrupts for %d bytes", m.kbd.rises(), len(keys))
+	if m.kbd.Rises() != len(keys) {
+		t.Errorf("%d interrupts for %d bytes", m.kbd.Rises(), len(keys))
 	}
-	if m.kbd.high() || m.status()&strOBF != 0 {
+	if m.kbd.High() || m.status()&strOBF != 0 {
 		t.Error("IRQ1 or OBF still set after the queue drained")
 	}
 }
@@ -370,7 +338,7 @@ func TestKeyboardGating(t *testing.T) {
 	m := newMachine(t)
 	m.writeCTR(InitialCommandByte &^ ctrKbdInt)
 	m.c.KeyboardInput([]byte{0x1e})
-	if m.kbd.high() {
+	if m.kbd.High() {
 		t.Error("IRQ1 raised with KBDINT clear")
 	}
 	if m.inb(0x60) != 0x1e {
@@ -382,7 +350,7 @@ func TestKeyboardGating(t *testing.T) {
 		t.Error("keyboard byte delivered while the keyboard interface is disabled")
 	}
 	m.outb(0x64, 0xae)
-	if m.status()&strOBF == 0 || !m.kbd.high() || m.inb(0x60) != 0x1f {
+	if m.status()&strOBF == 0 || !m.kbd.High() || m.inb(0x60) != 0x1f {
 		t.Error("held byte not delivered when the interface was enabled")
 	}
 	m.ps2(false, 0xf5, 1) // stop scanning
@@ -436,7 +404,7 @@ func FuzzAccesses(f *testing.F) {
 	f.Add([]byte{0x00, 0xf2, 0x02, 0x1e, 0x01, 0xfe, 0x01, 0xd1, 0x00, 0x00, 0x03, 0x00})
 	f.Add([]byte{0x01, 0xd3, 0x00, 0xa5, 0x11, 0x20, 0x30, 0x00, 0x00, 0xf0, 0x00, 0x00})
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		c := New(Config{KeyboardIRQ: &fakeLine{}, MouseIRQ: &fakeLine{}, ResetCPU: func() {}, Logger: quiet})
+		c := New(Config{KeyboardIRQ: &irqtest.Line{}, MouseIRQ: &irqtest.Line{}, ResetCPU: func() {}, Logger: quiet})
 		data, cmd := c.DataPort(), c.CommandPort()
 		for len(ops) >= 2 {
 			op, v := ops[0], ops[1]

@@ -7,29 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"paddock/engine/irq/irqtest"
 )
-
-type fakeLine struct {
-	mu     sync.Mutex
-	levels []bool
-}
-
-func (l *fakeLine) Set(high bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.levels = append(l.levels, high)
-}
-
-func (l *fakeLine) everHigh() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, v := range l.levels {
-		if v {
-			return true
-		}
-	}
-	return false
-}
 
 type fakeClock struct {
 	mu sync.Mutex
@@ -225,7 +205,7 @@ func TestCMOSRAM(t *testing.T) {
 }
 
 func TestNoInterruptUnlessEnabled(t *testing.T) {
-	line := &fakeLine{}
+	line := &irqtest.Line{}
 	clock := &fakeClock{t: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	r := New(Config{IRQ: line, Now: clock.Now, Logger: quiet})
 	defer r.Close()
@@ -236,18 +216,18 @@ func TestNoInterruptUnlessEnabled(t *testing.T) {
 			t.Errorf("C = %#x after a second with UIE off: want UF without IRQF", c)
 		}
 	}
-	if line.everHigh() {
+	if line.EverHigh() {
 		t.Error("IRQ 8 raised with every interrupt disabled")
 	}
 }
 
 func TestPeriodicInterrupt(t *testing.T) {
-	line := &fakeLine{}
+	line := &irqtest.Line{}
 	r := New(Config{IRQ: line, Logger: quiet})
 	defer r.Close()
 	cmosWrite(r, regB, b24Hour|bPIE) // 1024 Hz from register A's default rate
 	deadline := time.Now().Add(2 * time.Second)
-	for !line.everHigh() {
+	for !line.EverHigh() {
 		if time.Now().After(deadline) {
 			t.Fatal("no periodic interrupt within 2 s")
 		}
@@ -258,10 +238,7 @@ func TestPeriodicInterrupt(t *testing.T) {
 	}
 	cmosWrite(r, regB, b24Hour)
 	cmosRead(r, regC)
-	line.mu.Lock()
-	last := line.levels[len(line.levels)-1]
-	line.mu.Unlock()
-	if last {
+	if line.High() {
 		t.Error("IRQ 8 still high after reading C")
 	}
 }
@@ -271,7 +248,7 @@ func FuzzAccesses(f *testing.F) {
 	f.Add([]byte{0x00, 0x0b, 0x01, 0x70, 0x00, 0x0a, 0x01, 0x21, 0x10, 0x0c, 0x02, 0x00})
 	f.Add([]byte{0x00, 0x32, 0x01, 0x99, 0x00, 0x08, 0x01, 0x00, 0x00, 0x0b, 0x01, 0x06})
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		r := New(Config{IRQ: &fakeLine{}, Logger: quiet})
+		r := New(Config{IRQ: &irqtest.Line{}, Logger: quiet})
 		defer r.Close()
 		for len(ops) >= 2 {
 			op, v := ops[0], ops[1]
@@ -295,7 +272,7 @@ func FuzzAccesses(f *testing.F) {
 }
 
 func TestResetKeepsTimeAndRAMButDropsInterrupts(t *testing.T) {
-	line := &fakeLine{}
+	line := &irqtest.Line{}
 	clock := &fakeClock{t: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	r := New(Config{IRQ: line, Now: clock.Now, Logger: quiet})
 	defer r.Close()

@@ -6,25 +6,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"paddock/engine/irq/irqtest"
 )
-
-// fakeLine records every level the device drives.
-type fakeLine struct {
-	mu     sync.Mutex
-	levels []bool
-}
-
-func (l *fakeLine) Set(high bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.levels = append(l.levels, high)
-}
-
-func (l *fakeLine) high() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.levels) > 0 && l.levels[len(l.levels)-1]
-}
 
 // safeBuffer is a bytes.Buffer the output goroutine and the test can share.
 type safeBuffer struct {
@@ -187,7 +171,7 @@ func sizeFIFO(u *UART) int {
 
 func TestLinuxAutoconfigDetects16550A(t *testing.T) {
 	var output safeBuffer
-	u := New(Config{IRQ: &fakeLine{}, Output: &output})
+	u := New(Config{IRQ: &irqtest.Line{}, Output: &output})
 	if got := autoconfig(u); got != "16550A" {
 		t.Fatalf("Linux autoconfig detects %q, want 16550A", got)
 	}
@@ -236,7 +220,7 @@ func TestLoopbackEchoesAndReflectsMCR(t *testing.T) {
 }
 
 func TestInterruptPriority(t *testing.T) {
-	line := &fakeLine{}
+	line := &irqtest.Line{}
 	u := New(Config{IRQ: line})
 	out(u, regIIR, fcrEnable) // trigger level 1
 	// A trip through loopback changes every modem line, leaving delta bits (a modem status interrupt).
@@ -245,7 +229,7 @@ func TestInterruptPriority(t *testing.T) {
 	// Also pending: an overrun and received data; THR is empty.
 	u.Input(make([]byte, fifoSize+DefaultInputQueue+1))
 	out(u, regIER, ierRDI|ierTHRI|ierRLSI|ierMSI)
-	if !line.high() {
+	if !line.High() {
 		t.Fatal("IRQ low with four interrupts pending")
 	}
 	steps := []struct {
@@ -268,13 +252,13 @@ func TestInterruptPriority(t *testing.T) {
 		}
 		s.ack()
 	}
-	if line.high() {
+	if line.High() {
 		t.Error("IRQ still high with nothing pending")
 	}
 }
 
 func TestTHREInterruptRearmedByIERWrite(t *testing.T) {
-	line := &fakeLine{}
+	line := &irqtest.Line{}
 	u := New(Config{IRQ: line})
 	out(u, regMCR, mcrOUT2)
 	// Linux's serial8250_do_startup THRE test: both reads must see THRI, or it flags UART_BUG_THRE.
@@ -288,34 +272,34 @@ func TestTHREInterruptRearmedByIERWrite(t *testing.T) {
 		t.Fatalf("THRE test IIRs %#x, %#x; want THRI both times", iir1, iir2)
 	}
 	out(u, regIER, ierTHRI)
-	if !line.high() {
+	if !line.High() {
 		t.Fatal("IRQ low after enabling THRI with THR empty")
 	}
 	in(u, regIIR)
-	if line.high() {
+	if line.High() {
 		t.Fatal("IRQ high after IIR read acknowledged THRI")
 	}
 	out(u, regData, 'a')
-	if !line.high() {
+	if !line.High() {
 		t.Fatal("IRQ low after a THR write: the byte left at once, so THR is empty again")
 	}
 	out(u, regMCR, 0)
-	if line.high() {
+	if line.High() {
 		t.Fatal("IRQ high with OUT2 clear")
 	}
 }
 
 func TestInputRaisesIRQAndFillsFIFO(t *testing.T) {
-	line := &fakeLine{}
+	line := &irqtest.Line{}
 	u := New(Config{IRQ: line})
 	out(u, regIIR, fcrEnable|0x80) // trigger level 8
 	out(u, regIER, ierRDI)
 	u.Input([]byte("hi"))
-	if line.high() {
+	if line.High() {
 		t.Fatal("IRQ raised with OUT2 clear")
 	}
 	out(u, regMCR, mcrOUT2)
-	if !line.high() {
+	if !line.High() {
 		t.Fatal("IRQ low with data waiting, RDI enabled and OUT2 set")
 	}
 	if got := in(u, regIIR); got != iirFIFOs|iirTimeout {
@@ -333,7 +317,7 @@ func TestInputRaisesIRQAndFillsFIFO(t *testing.T) {
 	if want := append([]byte("hi"), long...); !bytes.Equal(got, want) {
 		t.Errorf("received %q, want %q", got, want)
 	}
-	if line.high() {
+	if line.High() {
 		t.Error("IRQ high after the guest drained the input")
 	}
 }
@@ -424,7 +408,7 @@ func FuzzAccesses(f *testing.F) {
 	f.Add([]byte{0x11, 0x02, 0x07, 0x13, 0x00, 0x00, 0x24, 0x05, 0x08, 0x33, 0x01})
 	f.Add([]byte{0x41, 0x03, 0x80, 0x01, 0x00, 0xff, 0xff, 0x01, 0x01, 0x0f, 0x05, 0x01})
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		u := New(Config{IRQ: &fakeLine{}, Output: io.Discard, InputQueue: 32})
+		u := New(Config{IRQ: &irqtest.Line{}, Output: io.Discard, InputQueue: 32})
 		defer u.Close()
 		for len(ops) >= 3 {
 			op, off, v := ops[0], uint64(ops[1]%Size), ops[2]
