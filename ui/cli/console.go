@@ -15,11 +15,7 @@ import (
 
 func consoleCommand(env Env, args []string) error {
 	fs := newFlagSet(env, "console", "NAME")
-	name, err := oneName(fs, args)
-	if err != nil {
-		return err
-	}
-	ctl, done, err := openController()
+	ctl, name, done, err := controllerFor(fs, args)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,17 @@ func openController() (*vmctl.Controller, func(), error) {
 	return vmctl.New(lib, program), func() { lib.Close() }, nil
 }
 
+// controllerFor parses a command's flags and single VM name, and opens the library to act on it.
+func controllerFor(fs *flag.FlagSet, args []string) (ctl *vmctl.Controller, name string, done func(), err error) {
+	if name, err = oneName(fs, args); err != nil {
+		return nil, "", nil, err
+	}
+	if ctl, done, err = openController(); err != nil {
+		return nil, "", nil, err
+	}
+	return ctl, name, done, nil
+}
+
 // resolveVM finds the control socket of the VM called name, and its name as the library knows it: a library VM
 // by that name (or id), else an ad-hoc VM started with `paddock run --name`. It does not create a library where
 // there is none.
@@ -223,11 +234,7 @@ func createCommand(env Env, args []string) error {
 func startCommand(env Env, args []string) error {
 	fs := newFlagSet(env, "start", "NAME [--headless]")
 	headless := fs.Bool("headless", false, "do not open a window on the VM's screen")
-	name, err := oneName(fs, args)
-	if err != nil {
-		return err
-	}
-	ctl, done, err := openController()
+	ctl, name, done, err := controllerFor(fs, args)
 	if err != nil {
 		return err
 	}
@@ -237,7 +244,7 @@ func startCommand(env Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s: running\n", vm.Name)
-	if *headless || (os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "") {
+	if *headless || !clikit.GraphicalSession() {
 		return nil
 	}
 	return viewer.Run(vmctl.SocketPath(vm), vm.Name, false)
@@ -246,11 +253,7 @@ func startCommand(env Env, args []string) error {
 func deleteCommand(env Env, args []string) error {
 	fs := newFlagSet(env, "delete", "NAME [--keep-disks]")
 	keep := fs.Bool("keep-disks", false, "keep the VM's disk images")
-	name, err := oneName(fs, args)
-	if err != nil {
-		return err
-	}
-	ctl, done, err := openController()
+	ctl, name, done, err := controllerFor(fs, args)
 	if err != nil {
 		return err
 	}
@@ -285,11 +288,7 @@ func editCommand(env Env, args []string) error {
 	var attach clikit.DiskFlags
 	fs.Var(&attach, "attach-disk", "attach an existing raw image `PATH[,ro]`")
 	detach := fs.Int("detach-disk", 0, "detach disk number `N` (1 is the first; the file is kept)")
-	name, err := oneName(fs, args)
-	if err != nil {
-		return err
-	}
-	ctl, done, err := openController()
+	ctl, name, done, err := controllerFor(fs, args)
 	if err != nil {
 		return err
 	}

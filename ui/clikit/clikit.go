@@ -142,6 +142,11 @@ func (d *DiskFlags) Set(v string) error {
 	return nil
 }
 
+// GraphicalSession says whether there is a desktop to open windows on (X11 or Wayland).
+func GraphicalSession() bool {
+	return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != ""
+}
+
 // LeanVMMName is the VMM program built without the GUI toolkit or cgo: smaller, quicker to start, and fully
 // sandboxable. It sits beside the paddock program.
 const LeanVMMName = "paddock-vmm"

@@ -4,7 +4,6 @@ package gui
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"fyne.io/fyne/v2/app"
 
@@ -17,7 +16,7 @@ import (
 
 // Available says whether there is a graphical session to open a window in.
 func Available() bool {
-	return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != ""
+	return clikit.GraphicalSession()
 }
 
 // Main opens the manager window on the library and returns the process exit status once it closes. VMs started

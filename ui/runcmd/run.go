@@ -52,7 +52,7 @@ func Run(env clikit.Env, args []string) error {
 	switch *displayMode {
 	case "none":
 	case "window":
-		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		if !clikit.GraphicalSession() {
 			return errNoDisplay
 		}
 		if cfg.Name == "" {
