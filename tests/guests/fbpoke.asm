@@ -12,18 +12,7 @@ main:
 	je 2f
 	call fb_fill_pattern
 	PRINT "DRAWN\n"
-	mov $KBD_VECTOR, %edi
-	lea kbd_isr(%rip), %rsi
-	call set_gate
-	call lapic_enable
-	mov $KBD_VECTOR, %esi
-	call kbd_init
-	cmp $-1, %rax
-	je 2f
-	PRINT "KBD-READY\n"
-	sti
-1:	hlt
-	jmp 1b
+	KBD_LISTEN kbd_isr
 2:	ret
 
 kbd_isr:

@@ -7,19 +7,8 @@
 
 	.text
 main:
-	mov $KBD_VECTOR, %edi
-	lea kbd_isr(%rip), %rsi
-	call set_gate
-	call lapic_enable
-	mov $KBD_VECTOR, %esi
-	call kbd_init
-	cmp $-1, %rax
-	je 2f
-	PRINT "KBD-READY\n"
-	sti
-1:	hlt
-	jmp 1b
-2:	ret
+	KBD_LISTEN kbd_isr
+	ret
 
 kbd_isr:
 	push %rax
