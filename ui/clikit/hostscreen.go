@@ -1,6 +1,8 @@
 package clikit
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"log"
 	"os"
@@ -26,6 +28,25 @@ func DefaultScreenSize() (w, h int, ok bool) {
 	}
 	w, h = display.FitHost(b.Dx(), b.Dy())
 	return w, h, true
+}
+
+// CheckDisplay says, as one clear error, why no window can open: no graphical session, or an X display that does
+// not answer (the GUI toolkit would otherwise panic on it).
+func CheckDisplay() error {
+	if !GraphicalSession() {
+		return errors.New("no graphical session: DISPLAY or WAYLAND_DISPLAY is not set")
+	}
+	d := os.Getenv("DISPLAY")
+	if d == "" {
+		return nil // Wayland
+	}
+	QuietDesktopLibraries()
+	c, err := xgb.NewConnDisplay(d)
+	if err != nil {
+		return fmt.Errorf("cannot open the X display %s: %w", d, err)
+	}
+	c.Close()
+	return nil
 }
 
 // QuietDesktopLibraries keeps the X client library from narrating its connection (a missing ~/.Xauthority is

@@ -39,7 +39,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	clikit.QuietDesktopLibraries()
+	if err := clikit.CheckDisplay(); err != nil {
+		return err
+	}
 	a := app.NewWithID(viewer.AppID)
 	m := manager.New(a, vmctl.New(lib, program), manager.Options{})
 	m.Show()

@@ -52,8 +52,8 @@ func Run(env clikit.Env, args []string) error {
 	switch *displayMode {
 	case "none":
 	case "window":
-		if !clikit.GraphicalSession() {
-			return errNoDisplay
+		if err := clikit.CheckDisplay(); err != nil {
+			return fmt.Errorf("--display window: %w", err)
 		}
 		if cfg.Name == "" {
 			// The window finds the VM through its control socket, so the VM needs a name.
@@ -171,5 +171,3 @@ func startViewer(env clikit.Env, name string) (*exec.Cmd, error) {
 	}
 	return cmd, nil
 }
-
-var errNoDisplay = fmt.Errorf("--display window needs a graphical session (DISPLAY or WAYLAND_DISPLAY is not set)")

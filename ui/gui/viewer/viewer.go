@@ -31,7 +31,9 @@ func Run(path, name string, powerOffOnClose bool) error {
 	}
 	defer watch.Close()
 
-	clikit.QuietDesktopLibraries()
+	if err := clikit.CheckDisplay(); err != nil {
+		return err
+	}
 	a := app.NewWithID(AppID)
 	w := vmwindow.New(a, name, console, vmwindow.Options{OnClose: func() {
 		if powerOffOnClose {
