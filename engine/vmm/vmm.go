@@ -39,6 +39,10 @@ type Spec struct {
 	CPUModel  string         `json:"cpu_model,omitempty"`
 	Screen    [2]int         `json:"screen,omitempty"` // width, height; zero for the default
 	NoReboot  bool           `json:"no_reboot,omitempty"`
+	// Firmware boot (no Kernel): the BIOS image, the CD-ROM's ISO and the boot order ("disk", "cdrom").
+	Firmware  string   `json:"firmware,omitempty"`
+	ISO       string   `json:"iso,omitempty"`
+	BootOrder []string `json:"boot_order,omitempty"`
 	// SerialLog is the file the guest's serial console is appended to.
 	SerialLog string `json:"serial_log,omitempty"`
 }
@@ -92,6 +96,7 @@ func run(spec Spec, log *slog.Logger) error {
 		Name: spec.Name, Kernel: spec.Kernel, Initrd: spec.Initrd, Cmdline: spec.Cmdline, CPUs: spec.CPUs,
 		MemoryMiB: spec.MemoryMiB, Disks: spec.Disks, CPUModel: spec.CPUModel, NoReboot: spec.NoReboot,
 		ScreenWidth: spec.Screen[0], ScreenHeight: spec.Screen[1],
+		Firmware: spec.Firmware, ISO: spec.ISO, BootOrder: spec.BootOrder,
 	}
 	if spec.Name == "" {
 		return errors.New("spec has no name")
