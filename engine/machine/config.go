@@ -98,7 +98,7 @@ func (c *Config) Validate() error {
 		}
 	} else {
 		if c.Kernel == "" {
-			return errors.New("no kernel given (--kernel PATH, or --firmware PATH)")
+			return errors.New("nothing to boot: give a kernel (--kernel PATH), or an ISO or disk to boot through firmware (--iso PATH, --disk PATH, --firmware PATH)")
 		}
 		if err := readableFile(c.Kernel, "kernel"); err != nil {
 			return err

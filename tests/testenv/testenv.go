@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"paddock/engine/machine"
 )
 
 // RequireKVM skips a test without a usable /dev/kvm, or fails it when PADDOCK_REQUIRE_KVM=1 says this machine
@@ -94,4 +96,19 @@ func Env(tb testing.TB, set ...string) []string {
 		}
 	}
 	return env
+}
+
+// RequireFirmware returns the SeaBIOS image firmware boot uses, skipping the test when Debian's seabios package is
+// missing, or failing it when PADDOCK_REQUIRE_MEDIA=1 says this machine must have what the media tests need.
+func RequireFirmware(tb testing.TB) string {
+	tb.Helper()
+	fw, err := machine.FindFirmware()
+	if err == nil {
+		return fw
+	}
+	if os.Getenv("PADDOCK_REQUIRE_MEDIA") == "1" {
+		tb.Fatalf("%v (PADDOCK_REQUIRE_MEDIA=1)", err)
+	}
+	tb.Skipf("skipped: %v; set PADDOCK_REQUIRE_MEDIA=1 to make this a failure", err)
+	return ""
 }

@@ -20,11 +20,11 @@ import (
 
 // Run is `paddock run`: an ad-hoc VM in the foreground, in this process, sandboxed once it is set up.
 func Run(env clikit.Env, args []string) error {
-	fs := clikit.NewFlagSet(env, "run", "--kernel PATH [--initrd PATH] [--append CMDLINE] [OPTIONS]")
+	fs := clikit.NewFlagSet(env, "run", "(--kernel PATH [--initrd PATH] [--append CMDLINE] | --iso PATH | --disk PATH) [OPTIONS]")
 	var cfg machine.Config
 	var disks clikit.DiskFlags
 	fs.StringVar(&cfg.Kernel, "kernel", "", "Linux `bzImage` or ELF vmlinux to boot")
-	fs.StringVar(&cfg.Firmware, "firmware", "", "BIOS `image` (SeaBIOS bios.bin) to boot through instead of --kernel")
+	fs.StringVar(&cfg.Firmware, "firmware", "", "BIOS `image` to boot through (default with --iso or --disk and no --kernel: Debian's SeaBIOS)")
 	fs.StringVar(&cfg.ISO, "iso", "", "put this `ISO` image in a CD-ROM drive (virtio-scsi)")
 	bootOrder := fs.String("boot", "", "firmware boot `order`: disk,cdrom (the default) or cdrom,disk")
 	fs.StringVar(&cfg.Initrd, "initrd", "", "initial ramdisk `file`")
@@ -46,6 +46,9 @@ func Run(env clikit.Env, args []string) error {
 		return clikit.UsageError{Msg: fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	cfg.Disks = disks
+	if err := cfg.UseDefaultFirmware(); err != nil {
+		return err
+	}
 	if *bootOrder != "" {
 		cfg.BootOrder = strings.Split(*bootOrder, ",")
 	}

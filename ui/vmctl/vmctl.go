@@ -33,7 +33,7 @@ const (
 var (
 	ErrAlreadyRunning = errors.New("the VM is already running")
 	ErrNotRunning     = errors.New("the VM is not running")
-	ErrNeedsFirmware  = errors.New("booting an ISO or an installed disk needs firmware boot, which this version of Paddock does not have yet; give the VM a kernel to boot directly (paddock edit NAME --kernel PATH)")
+	ErrNothingToBoot  = errors.New("nothing to boot: the VM has no disk and no ISO; insert an installer ISO (paddock edit NAME --iso PATH) or add a disk")
 )
 
 // Controller acts on the VMs of one library.
@@ -84,18 +84,11 @@ func (c *Controller) Start(ctx context.Context, ref string) (library.VM, error) 
 	if vm.State.Active() {
 		return vm, fmt.Errorf("%s: %w", vm.Name, ErrAlreadyRunning)
 	}
-	if vm.Boot != library.BootDirect {
-		return vm, fmt.Errorf("%s: %w", vm.Name, ErrNeedsFirmware)
+	spec, err := c.spec(vm)
+	if err != nil {
+		return vm, fmt.Errorf("%s: %w", vm.Name, err)
 	}
 	dir := c.lib.VMDir(vm.ID)
-	spec := vmm.Spec{
-		Name: vm.ID, Kernel: vm.Kernel, Initrd: vm.Initrd, Cmdline: vm.Cmdline, CPUs: vm.CPUs,
-		MemoryMiB: vm.MemoryMiB, Screen: [2]int{vm.ScreenWidth, vm.ScreenHeight},
-		SerialLog: filepath.Join(dir, SerialLogName),
-	}
-	for _, d := range vm.Disks {
-		spec.Disks = append(spec.Disks, machine.Disk{Path: d.Path, ReadOnly: d.ReadOnly})
-	}
 	if err := c.lib.SetState(ctx, vm.ID, library.StateStarting, ""); err != nil {
 		return vm, err
 	}
@@ -107,6 +100,33 @@ func (c *Controller) Start(ctx context.Context, ref string) (library.VM, error) 
 		return vm, err
 	}
 	return c.lib.GetVM(ctx, vm.ID)
+}
+
+// spec is what the VM's VMM runs: its kernel, or the firmware with its disks and ISO in the VM's boot order.
+func (c *Controller) spec(vm library.VM) (vmm.Spec, error) {
+	spec := vmm.Spec{
+		Name: vm.ID, CPUs: vm.CPUs, MemoryMiB: vm.MemoryMiB, Screen: [2]int{vm.ScreenWidth, vm.ScreenHeight},
+		SerialLog: filepath.Join(c.lib.VMDir(vm.ID), SerialLogName),
+	}
+	for _, d := range vm.Disks {
+		spec.Disks = append(spec.Disks, machine.Disk{Path: d.Path, ReadOnly: d.ReadOnly})
+	}
+	if vm.Boot == library.BootDirect {
+		spec.Kernel, spec.Initrd, spec.Cmdline = vm.Kernel, vm.Initrd, vm.Cmdline
+		return spec, nil
+	}
+	if vm.ISO == "" && len(vm.Disks) == 0 {
+		return spec, ErrNothingToBoot
+	}
+	fw, err := machine.FindFirmware()
+	if err != nil {
+		return spec, err
+	}
+	spec.Firmware, spec.ISO = fw, vm.ISO
+	if vm.BootOrder != "" {
+		spec.BootOrder = strings.Split(vm.BootOrder, ",")
+	}
+	return spec, nil
 }
 
 // Stop presses the VM's power button, or with force powers it off at once.

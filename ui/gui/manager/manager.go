@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"paddock/engine/machine"
 	"slices"
 	"strings"
 	"sync"
@@ -538,10 +539,12 @@ func (m *Manager) Start(id string) {
 
 func (m *Manager) showStartError(vm library.VM, err error) {
 	switch {
-	case errors.Is(err, vmctl.ErrNeedsFirmware):
-		m.showNotice(fmt.Sprintf("%s cannot start yet: booting from an ISO or an installed disk needs firmware "+
-			"boot, which this version of Paddock does not have. To run a Linux kernel directly, set it under "+
-			"Settings > Boot.", vm.Name), true)
+	case errors.Is(err, vmctl.ErrNothingToBoot):
+		m.showNotice(fmt.Sprintf("%s has nothing to boot: insert an installer ISO or add a disk under Settings.",
+			vm.Name), true)
+	case errors.Is(err, machine.ErrNoFirmware):
+		m.showNotice(fmt.Sprintf("%s cannot boot its disks or ISO: the SeaBIOS firmware is not installed "+
+			"(apt-get install seabios).", vm.Name), true)
 	case errors.Is(err, vmctl.ErrAlreadyRunning):
 		m.showNotice(vm.Name+" is already running.", false)
 	default:

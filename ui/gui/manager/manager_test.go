@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"fyne.io/fyne/v2"
@@ -15,6 +16,7 @@ import (
 
 	"paddock/library"
 	"paddock/tests/media"
+	"paddock/tests/testenv"
 	"paddock/ui/vmctl"
 )
 
@@ -149,8 +151,10 @@ func TestWizardDefaultsAndValidation(t *testing.T) {
 }
 
 func TestDropISOFillsWizardAndCreates(t *testing.T) {
+	testenv.RequireKVM(t)
+	testenv.RequireFirmware(t)
 	path := media.Get(t, media.DebianNetinst())
-	h := newHarness(t, harnessOptions{})
+	h := newHarness(t, harnessOptions{program: paddockBinary(t), opts: Options{NoDisplayOnStart: true}})
 	h.m.HandleDrop([]fyne.URI{storage.NewFileURI(path)})
 	h.pump("the wizard with the ISO read", func() bool { return h.m.wizard != nil && !h.m.wizard.reading })
 	w := h.m.wizard
@@ -163,7 +167,8 @@ func TestDropISOFillsWizardAndCreates(t *testing.T) {
 	if w.name.Text != "Debian 12.5.0 netinst" {
 		t.Errorf("suggested name %q", w.name.Text)
 	}
-	// One more click makes the VM and tries to boot it: ISO boot needs firmware, which the window says.
+	// One more click makes the VM and boots it through the firmware: its blank disk first, then the ISO.
+	w.memory.SetText("256")
 	test.Tap(w.start)
 	h.pump("the VM in the list", func() bool { return h.m.wizard == nil && len(h.m.vms) == 1 })
 	h.pump("the start's outcome", func() bool { return h.m.busy[h.m.vms[0].ID] == "" })
@@ -171,12 +176,24 @@ func TestDropISOFillsWizardAndCreates(t *testing.T) {
 	if vm.ISO != path || vm.OS != "Debian 12.5.0 netinst" || vm.Boot != library.BootFirmware || len(vm.Disks) != 1 {
 		t.Errorf("created %+v with %d disks", vm.VMSpec, len(vm.Disks))
 	}
-	if !contains(h.m.Notice(), "firmware") {
-		t.Errorf("starting an ISO VM says %q; want the firmware explanation", h.m.Notice())
+	h.waitState(vm.ID, library.StateRunning)
+	serial := filepath.Join(h.lib.VMDir(vm.ID), vmctl.SerialLogName)
+	h.pump("the firmware booting the ISO", func() bool {
+		out, _ := os.ReadFile(serial)
+		return strings.Contains(string(out), "Booting from DVD/CD")
+	})
+	out, _ := os.ReadFile(serial)
+	if hd := strings.Index(string(out), "Booting from Hard Disk"); hd < 0 || hd > strings.Index(string(out), "Booting from DVD/CD") {
+		t.Errorf("the blank disk was not tried before the ISO:\n%s", out)
 	}
-	if h.row(vm.Name).state.Text != "Stopped" {
-		t.Errorf("after the refused start the row says %q", h.row(vm.Name).state.Text)
+	if err := h.ctl.Stop(context.Background(), vm.ID, true); err != nil && !errors.Is(err, vmctl.ErrNotRunning) {
+		t.Fatal(err)
 	}
+	h.pump("the VM ended", func() bool {
+		h.refresh()
+		v, _ := h.m.vm(vm.ID)
+		return !v.State.Active()
+	})
 }
 
 func TestDropOtherISOs(t *testing.T) {
