@@ -48,6 +48,9 @@ type Spec struct {
 	// Files maps slash-separated paths inside the image to their contents.
 	Files map[string]string
 	Boot  Boot
+	// HostFiles maps slash-separated paths inside the image to files on the host (a test guest's kernel); their
+	// contents key the cache, their paths do not.
+	HostFiles map[string]string `json:"-"`
 	// NoRockRidge leaves out Rock Ridge, so readers see only ISO 9660 (level 3) names.
 	NoRockRidge bool
 }
@@ -209,6 +212,14 @@ func cacheKey(spec Spec) (string, error) {
 		return "", err
 	}
 	h.Write(enc)
+	for _, name := range slices.Sorted(maps.Keys(spec.HostFiles)) {
+		data, err := os.ReadFile(spec.HostFiles[name])
+		if err != nil {
+			return "", fmt.Errorf("image file %s: %w", name, err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(data))
+		h.Write(data)
+	}
 	args := append([]string{"-W", "-f", "${Package} ${Version}\n"}, RequiredPackages()...)
 	args = append(args, OptionalPackages()...)
 	versions, _ := exec.Command("dpkg-query", args...).Output() // absent packages are simply not listed
@@ -233,6 +244,13 @@ func build(spec Spec, tree, out string) error {
 		if _, ok := files["boot/grub/grub.cfg"]; !ok {
 			files["boot/grub/grub.cfg"] = "set timeout=0\nmenuentry 'Install' {\n  linux /install/vmlinuz\n}\n"
 		}
+	}
+	for name, host := range spec.HostFiles {
+		data, err := os.ReadFile(host)
+		if err != nil {
+			return fmt.Errorf("image file %s: %w", name, err)
+		}
+		files[name] = string(data)
 	}
 	for _, name := range slices.Sorted(maps.Keys(files)) {
 		p := filepath.Join(tree, filepath.FromSlash(name))

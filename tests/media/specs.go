@@ -114,3 +114,26 @@ func write(t testing.TB, name string, data []byte) string {
 	}
 	return p
 }
+
+// GrubMenuEntry is the title of GrubMenu's one menu entry, as the menu shows it.
+const GrubMenuEntry = "Paddock test guest"
+
+// GrubMenuMarker is on the kernel command line GrubMenu's entry boots with.
+const GrubMenuMarker = "paddock.loader=grub"
+
+// GrubMenu is grub-mkrescue's image whose menu waits for a key, then boots kernel (a bzImage) with GRUB's
+// `linux` command, as an installer's boot menu does.
+func GrubMenu(kernel string) Spec {
+	return Spec{Name: "grub-menu", VolumeID: "PADDOCK_GRUB_MENU", Boot: GrubRescue,
+		HostFiles: map[string]string{"boot/guest": kernel},
+		Files: map[string]string{"boot/grub/grub.cfg": GrubConfig("/boot/guest")}}
+}
+
+// GrubConfig is a grub.cfg whose menu waits for Enter and boots the bzImage at path.
+func GrubConfig(path string) string {
+	return "set timeout=-1\nset default=0\n" +
+		"menuentry '" + GrubMenuEntry + "' {\n" +
+		"  echo 'Loading the test guest...'\n" +
+		"  linux " + path + " console=ttyS0 " + GrubMenuMarker + "\n" +
+		"}\n"
+}
