@@ -1,0 +1,163 @@
+package media
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// An installed disk the way a BIOS installer leaves one: an MBR partition table with one bootable FAT partition
+// holding /boot (the kernel, grub.cfg and GRUB's modules), GRUB's boot.img in the MBR and its core.img (built by
+// Debian's grub-mkimage) embedded in the gap before the partition, where grub-install puts it on BIOS systems.
+const (
+	sectorSize     = 512
+	diskSize       = 32 << 20
+	partitionStart = 2048 // sectors: the 1 MiB alignment installers use
+	// Offsets in GRUB's boot.img and diskboot.img (grub/i386/pc/boot.h), the fields grub-bios-setup fills in.
+	bootKernelSector = 0x5c
+	bootDrive        = 0x64
+	bootDriveCheck   = 0x66
+	mbrPartitionArea = 0x1b8 // disk signature and partition table: the disk's, not boot.img's
+	blocklistSize    = 12    // start (le64), sectors (le16), segment (le16)
+	coreLoadSegment  = 0x820 // where diskboot.img loads the rest of core.img
+)
+
+// GrubDisk builds, in a temporary directory of t, a raw disk image made bootable with GRUB whose menu boots the
+// bzImage kernel (see GrubConfig), and returns its path. It skips (or fails with PADDOCK_REQUIRE_MEDIA=1) when
+// GRUB's BIOS files or mtools are missing.
+func GrubDisk(t testing.TB, kernel string) string {
+	t.Helper()
+	var missing []string
+	if _, err := os.Stat(filepath.Join(grubPCDir, "boot.img")); err != nil {
+		missing = append(missing, "grub-pc-bin")
+	}
+	for tool, pkg := range map[string]string{"grub-mkimage": "grub-common", "mformat": "mtools", "mcopy": "mtools"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, pkg)
+		}
+	}
+	if len(missing) > 0 {
+		msg := "a GRUB disk needs Debian packages: " + strings.Join(missing, ", ")
+		if os.Getenv("PADDOCK_REQUIRE_MEDIA") == "1" {
+			t.Fatal(msg + "; PADDOCK_REQUIRE_MEDIA=1 makes this a failure")
+		}
+		t.Skip(msg)
+	}
+	path := filepath.Join(t.TempDir(), "installed.img")
+	if err := buildGrubDisk(path, kernel, t.TempDir()); err != nil {
+		t.Fatalf("building a GRUB disk: %v", err)
+	}
+	return path
+}
+
+func buildGrubDisk(path, kernel, work string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(diskSize); err != nil {
+		return err
+	}
+	mbr := make([]byte, sectorSize)
+	binary.LittleEndian.PutUint32(mbr[0x1b8:], 0x50414444) // disk signature
+	entry := mbr[0x1be:]
+	entry[0] = 0x80                            // active
+	copy(entry[1:4], []byte{0xfe, 0xff, 0xff}) // CHS: use the LBA fields
+	entry[4] = 0x06                            // FAT16
+	copy(entry[5:8], []byte{0xfe, 0xff, 0xff})
+	binary.LittleEndian.PutUint32(entry[8:], partitionStart)
+	binary.LittleEndian.PutUint32(entry[12:], diskSize/sectorSize-partitionStart)
+	mbr[0x1fe], mbr[0x1ff] = 0x55, 0xaa
+	if _, err := f.WriteAt(mbr, 0); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+
+	// The partition's filesystem and /boot, with mtools (no loop device, no mount).
+	part := fmt.Sprintf("%s@@%d", path, partitionStart*sectorSize)
+	cfg := filepath.Join(work, "grub.cfg")
+	if err := os.WriteFile(cfg, []byte(GrubConfig("/boot/guest")), 0o644); err != nil {
+		return err
+	}
+	modules := filepath.Join(work, "i386-pc")
+	if err := os.MkdirAll(modules, 0o755); err != nil {
+		return err
+	}
+	mods, _ := filepath.Glob(filepath.Join(grubPCDir, "*.mod"))
+	lsts, _ := filepath.Glob(filepath.Join(grubPCDir, "*.lst"))
+	for _, m := range append(mods, lsts...) {
+		if err := copyFile(m, filepath.Join(modules, filepath.Base(m))); err != nil {
+			return err
+		}
+	}
+	sectors := diskSize/sectorSize - partitionStart
+	steps := [][]string{
+		{"mformat", "-i", part, "-T", fmt.Sprint(sectors), "-h", "16", "-s", "63", "-H", fmt.Sprint(partitionStart), "-v", "PADDOCK", "::"},
+		{"mmd", "-i", part, "::/boot", "::/boot/grub"},
+		{"mcopy", "-i", part, kernel, "::/boot/guest"},
+		{"mcopy", "-i", part, cfg, "::/boot/grub/grub.cfg"},
+		{"mcopy", "-s", "-i", part, modules, "::/boot/grub/"},
+	}
+	core := filepath.Join(work, "core.img")
+	steps = append(steps, []string{"grub-mkimage", "-O", "i386-pc", "-d", grubPCDir, "-o", core,
+		"-p", "(hd0,msdos1)/boot/grub", "biosdisk", "part_msdos", "fat"})
+	for _, argv := range steps {
+		if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, out)
+		}
+	}
+	return installGrubBoot(path, core)
+}
+
+// installGrubBoot does what grub-bios-setup does for a disk whose MBR gap holds core.img: boot.img goes into the
+// MBR (keeping the disk's partition table), pointing at sector 1; core.img goes at sector 1, its first sector's
+// block list naming the sectors that follow.
+func installGrubBoot(path, corePath string) error {
+	boot, err := os.ReadFile(filepath.Join(grubPCDir, "boot.img"))
+	if err != nil {
+		return err
+	}
+	core, err := os.ReadFile(corePath)
+	if err != nil {
+		return err
+	}
+	if len(boot) != sectorSize {
+		return fmt.Errorf("boot.img is %d bytes, want %d", len(boot), sectorSize)
+	}
+	nsec := (len(core) + sectorSize - 1) / sectorSize
+	if nsec < 2 || nsec >= partitionStart-1 {
+		return fmt.Errorf("core.img has %d sectors; the gap before the partition holds %d", nsec, partitionStart-1)
+	}
+	core = append(core, make([]byte, nsec*sectorSize-len(core))...)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	mbr := make([]byte, sectorSize)
+	if _, err := f.ReadAt(mbr, 0); err != nil {
+		return err
+	}
+	copy(mbr[:mbrPartitionArea], boot[:mbrPartitionArea])
+	binary.LittleEndian.PutUint64(mbr[bootKernelSector:], 1)
+	mbr[bootDrive] = 0xff                          // boot from the drive the BIOS booted
+	copy(mbr[bootDriveCheck:], []byte{0x90, 0x90}) // a hard disk: skip the floppy check
+	block := core[sectorSize-blocklistSize : sectorSize]
+	binary.LittleEndian.PutUint64(block[0:], 2)
+	binary.LittleEndian.PutUint16(block[8:], uint16(nsec-1))
+	binary.LittleEndian.PutUint16(block[10:], coreLoadSegment)
+	if _, err := f.WriteAt(core, sectorSize); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(mbr, 0); err != nil {
+		return err
+	}
+	return f.Close()
+}
