@@ -332,7 +332,7 @@ func (s *server) walk(m *p9.Twalk) p9.Msg {
 			return rlerror(e)
 		}
 	}
-	cur, err := unix.Dup(f.path)
+	cur, err := dupFD(f.path)
 	if err != nil {
 		return errno(err)
 	}
@@ -379,7 +379,7 @@ func (s *server) walk(m *p9.Twalk) p9.Msg {
 func (s *server) step(cur int, elems []string, name string) (int, []string, error) {
 	switch name {
 	case ".":
-		fd, err := unix.Dup(cur)
+		fd, err := dupFD(cur)
 		return fd, elems, err
 	case "..":
 		if len(elems) == 0 {
@@ -409,4 +409,9 @@ func joinElems(elems []string) string {
 		out += "/" + e
 	}
 	return out
+}
+
+// dupFD duplicates a descriptor close-on-exec, through fcntl: the jail's system-call list has no dup.
+func dupFD(fd int) (int, error) {
+	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 }
