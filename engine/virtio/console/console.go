@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 
@@ -25,6 +26,7 @@ const (
 	EventResize       = 5
 	EventPortOpen     = 6
 	EventPortName     = 7
+	EventPortRemove   = EventDeviceRemove // the virtio spec's name for event 2 sent about one port
 
 	controlHeaderSize = 8
 	queueSize         = 64
@@ -48,6 +50,9 @@ type Options struct {
 	Output io.Writer
 	// Ports names the further ports; they get IDs 1, 2, ... in this order.
 	Ports []string
+	// Unplugged names ports (of Ports) that start absent: their IDs and queues are reserved, and Plug adds them
+	// while the guest runs (a hot-plug the guest's driver hears of as DEVICE_ADD).
+	Unplugged []string
 }
 
 // Device is a virtio-console device.
@@ -58,8 +63,10 @@ type Device struct {
 	config    [configSize]byte
 	env       *virtio.Env
 	multiport bool
-	ctrlOut   [][]byte // control messages for the guest, waiting for buffers
-	chain     virtio.Chain
+	// driverReady: the guest's driver announced itself (DEVICE_READY) and hears of added and removed ports.
+	driverReady bool
+	ctrlOut     [][]byte // control messages for the guest, waiting for buffers
+	chain       virtio.Chain
 }
 
 var _ virtio.Device = (*Device)(nil)
@@ -76,25 +83,93 @@ func New(opts Options) (*Device, error) {
 			return nil, errors.New("console: port names must be unique, non-empty and at most 127 bytes")
 		}
 		seen[name] = true
-		p := &Port{d: d, id: uint32(i), name: name}
-		p.cond = sync.NewCond(&d.mu)
-		p.changes = make(chan struct{}, 1)
-		d.ports = append(d.ports, p)
+		d.ports = append(d.ports, d.newPort(uint32(i), name, true))
+	}
+	for _, name := range opts.Unplugged {
+		p := d.Port(name)
+		if p == nil {
+			return nil, fmt.Errorf("console: unplugged port %q is not among the ports", name)
+		}
+		p.unplugged, p.closed = true, true
 	}
 	binary.LittleEndian.PutUint32(d.config[4:], uint32(len(d.ports)))
 	return d, nil
 }
 
+func (d *Device) newPort(id uint32, name string, hostConnected bool) *Port {
+	p := &Port{d: d, id: id, name: name, hostOpen: hostConnected}
+	p.cond = sync.NewCond(&d.mu)
+	p.changes = make(chan struct{}, 1)
+	return p
+}
+
 // Console is port 0, the guest's hvc0. Writing to it types into the guest console.
 func (d *Device) Console() *Port { return d.ports[0] }
 
-// Port returns the named port, or nil.
+// Port returns the named port, or nil if there is none or it is unplugged.
 func (d *Device) Port(name string) *Port {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p := d.slotLocked(name); p != nil && !p.unplugged {
+		return p
+	}
+	return nil
+}
+
+// slotLocked is the port, plugged or not, that holds name's ID.
+func (d *Device) slotLocked(name string) *Port {
 	for _, p := range d.ports[1:] {
 		if p.name == name {
 			return p
 		}
 	}
+	return nil
+}
+
+// Plug adds the named port (one of Options.Ports, unplugged) and returns its fresh host end. A running guest
+// driver hears of it at once; one that starts later finds it at its handshake. hostConnected says whether the
+// host end counts as open from the start (see Port.SetHostConnected).
+func (d *Device) Plug(name string, hostConnected bool) (*Port, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.slotLocked(name)
+	switch {
+	case old == nil:
+		return nil, fmt.Errorf("console: no port %q", name)
+	case !old.unplugged:
+		return nil, fmt.Errorf("console: port %q is already plugged", name)
+	}
+	p := d.newPort(old.id, name, hostConnected)
+	d.ports[p.id] = p
+	if d.driverReady {
+		d.sendControlLocked(p.id, EventDeviceAdd, 1, "")
+		d.env.Kick(2)
+	}
+	return p, nil
+}
+
+// Unplug removes the named port: the guest's driver is told (PORT_REMOVE), the host end is closed (its readers
+// get io.EOF, its writers ErrClosed) and whatever either side had buffered is dropped. Unplugging an absent port
+// does nothing.
+func (d *Device) Unplug(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.slotLocked(name)
+	if p == nil {
+		return fmt.Errorf("console: no port %q", name)
+	}
+	if p.unplugged {
+		return nil
+	}
+	if d.driverReady {
+		d.sendControlLocked(p.id, EventPortRemove, 1, "")
+		d.env.Kick(2)
+	}
+	p.unplugged, p.closed = true, true
+	p.toGuest, p.fromGuest = nil, nil
+	p.ready = false
+	p.setGuestOpenLocked(false)
+	p.cond.Broadcast()
 	return nil
 }
 
@@ -134,6 +209,7 @@ func (d *Device) Reset() {
 	defer d.mu.Unlock()
 	d.env = nil
 	d.multiport = false
+	d.driverReady = false
 	d.ctrlOut = nil
 	for _, p := range d.ports {
 		p.setGuestOpenLocked(false)
@@ -203,7 +279,7 @@ func (d *Device) deliver(port int) {
 	idx := rxQueue(port)
 	q := d.queueLocked(idx)
 	// The guest drops data for a port it has not opened, so it waits here instead; hvc0 is always open.
-	if q == nil || (port != 0 && !p.guestOpen) {
+	if q == nil || (port != 0 && (!p.guestOpen || p.unplugged)) {
 		return
 	}
 	pushed := d.env.Serve(idx, &d.chain, func() bool { return len(p.toGuest) > 0 }, func(c *virtio.Chain) (uint32, error) {
@@ -232,7 +308,8 @@ func (d *Device) consume(port, idx int) {
 	toWriter := port == 0 && d.output != nil
 	var out []byte
 	pushed := false
-	for toWriter || p.closed || len(p.fromGuest) < bufferLimit {
+	discard := p.closed || !p.hostOpen // nobody on the host reads it: drop, rather than stall the guest
+	for toWriter || discard || len(p.fromGuest) < bufferLimit {
 		ok, err := q.Next(&d.chain)
 		if err != nil {
 			env.Fail(err)
@@ -247,7 +324,7 @@ func (d *Device) consume(port, idx int) {
 		switch {
 		case toWriter:
 			out = append(out, data...)
-		case !p.closed:
+		case !discard:
 			p.fromGuest = append(p.fromGuest, data...)
 		}
 		q.Push(d.chain.Head, 0)
@@ -289,8 +366,11 @@ func (d *Device) handleControlLocked(id uint32, event, value uint16) {
 			d.env.Log.Warn("console: guest driver failed to start")
 			return
 		}
+		d.driverReady = true
 		for _, p := range d.ports {
-			d.sendControlLocked(p.id, EventDeviceAdd, 1, "")
+			if !p.unplugged {
+				d.sendControlLocked(p.id, EventDeviceAdd, 1, "")
+			}
 		}
 		return
 	}
@@ -299,6 +379,10 @@ func (d *Device) handleControlLocked(id uint32, event, value uint16) {
 		return
 	}
 	p := d.ports[id]
+	if p.unplugged {
+		d.env.Log.Debug("console: control message for an unplugged port", "port", id, "event", event)
+		return
+	}
 	switch event {
 	case EventPortReady:
 		if value != 1 || p.ready {
@@ -310,12 +394,15 @@ func (d *Device) handleControlLocked(id uint32, event, value uint16) {
 		} else {
 			d.sendControlLocked(p.id, EventPortName, 1, p.name)
 		}
-		if !p.closed {
+		if !p.closed && p.hostOpen {
 			d.sendControlLocked(p.id, EventPortOpen, 1, "")
 		}
 	case EventPortOpen:
 		if !p.ready {
 			return
+		}
+		if p.id != 0 && p.guestOpen && value != 1 {
+			p.guestEOF = true // the host's reader hears the guest program hang up
 		}
 		p.setGuestOpenLocked(value == 1)
 		if p.guestOpen && len(p.toGuest) > 0 {
@@ -362,6 +449,10 @@ type Port struct {
 	fromGuest []byte
 	ready     bool // the guest driver set the port up
 	guestOpen bool // a guest program has the port open
+	// guestEOF: the guest program closed the port; the next Read that finds nothing buffered returns io.EOF.
+	guestEOF  bool
+	hostOpen  bool // the guest is told the host end is open (SetHostConnected)
+	unplugged bool // removed from the guest (Device.Unplug); closed too
 	closed    bool
 }
 
@@ -414,15 +505,18 @@ func (p *Port) setGuestOpenLocked(open bool) {
 	}
 }
 
-// Read returns what the guest wrote, waiting until there is some. After Close it returns io.EOF.
+// Read returns what the guest wrote, waiting until there is some. It returns io.EOF once each time the guest
+// program closes the port (after what it wrote before), and always after Close or while the host end is
+// disconnected.
 func (p *Port) Read(b []byte) (int, error) {
 	d := p.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for len(p.fromGuest) == 0 && !p.closed {
+	for len(p.fromGuest) == 0 && !p.closed && p.hostOpen && !p.guestEOF {
 		p.cond.Wait()
 	}
 	if len(p.fromGuest) == 0 {
+		p.guestEOF = false
 		return 0, io.EOF
 	}
 	wasFull := len(p.fromGuest) >= bufferLimit
@@ -444,10 +538,10 @@ func (p *Port) Write(b []byte) (int, error) {
 	defer d.mu.Unlock()
 	written := 0
 	for len(b) > 0 {
-		for len(p.toGuest) >= bufferLimit && !p.closed {
+		for len(p.toGuest) >= bufferLimit && !p.closed && p.hostOpen {
 			p.cond.Wait()
 		}
-		if p.closed {
+		if p.closed || !p.hostOpen {
 			return written, ErrClosed
 		}
 		n := min(len(b), bufferLimit-len(p.toGuest))
@@ -471,7 +565,7 @@ func (p *Port) Close() error {
 	}
 	p.closed = true
 	p.cond.Broadcast()
-	if d.env != nil && p.ready && d.multiport {
+	if d.env != nil && p.ready && d.multiport && p.hostOpen {
 		d.sendControlLocked(p.id, EventPortOpen, 0, "")
 		d.env.Kick(2)
 	}
@@ -480,4 +574,48 @@ func (p *Port) Close() error {
 	default:
 	}
 	return nil
+}
+
+// SetHostConnected tells the guest whether a host program is at this end (PORT_OPEN). While disconnected the
+// guest's reads of the port end and its writes wait, what the guest writes is dropped, Read returns io.EOF and
+// Write ErrClosed; disconnecting drops what either side had buffered, so the next host program starts afresh.
+func (p *Port) SetHostConnected(open bool) error {
+	d := p.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if p.hostOpen == open {
+		return nil
+	}
+	p.hostOpen = open
+	p.guestEOF = false
+	wasFull := len(p.fromGuest) >= bufferLimit
+	if !open {
+		p.toGuest, p.fromGuest = nil, nil
+	}
+	p.cond.Broadcast()
+	if d.env == nil {
+		return nil
+	}
+	if p.ready && d.multiport {
+		var v uint16
+		if open {
+			v = 1
+		}
+		d.sendControlLocked(p.id, EventPortOpen, v, "")
+		d.env.Kick(2)
+	}
+	if wasFull || !open {
+		d.env.Kick(rxQueue(int(p.id)) + 1) // a transmit queue left waiting for room is drained
+	}
+	return nil
+}
+
+// HostConnected reports what SetHostConnected last set.
+func (p *Port) HostConnected() bool {
+	p.d.mu.Lock()
+	defer p.d.mu.Unlock()
+	return p.hostOpen && !p.closed
 }

@@ -310,3 +310,212 @@ func TestResetKeepsHostBuffers(t *testing.T) {
 		t.Fatalf("received %q", got[0])
 	}
 }
+
+func startUnplugged(t *testing.T) *guest {
+	t.Helper()
+	dev, err := console.New(console.Options{Output: io.Discard, Ports: []string{agentName}, Unplugged: []string{agentName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := virtiotest.NewMachine(4 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, d, err := m.Attach(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fn.Close() })
+	if err := d.Setup(virtio.FeatureVersion1|console.FeatureMultiport, 6); err != nil {
+		t.Fatal(err)
+	}
+	g := &guest{t: t, m: m, d: d, dev: dev, posted: map[int]map[uint16]uint64{}}
+	for q := 0; q < 6; q += 2 {
+		g.post(q, 4)
+	}
+	return g
+}
+
+// noControl checks the device sent no control message for a moment.
+func (g *guest) noControl() {
+	g.t.Helper()
+	time.Sleep(20 * time.Millisecond)
+	if used := g.d.Queues[ctrlRx].TakeUsed(); len(used) != 0 {
+		g.t.Fatalf("%d unexpected control messages", len(used))
+	}
+}
+
+func TestHotPlugAndUnplug(t *testing.T) {
+	g := startUnplugged(t)
+	if g.dev.Port(agentName) != nil {
+		t.Fatal("an unplugged port is visible")
+	}
+	if max := g.d.DeviceConfigRead(4, 4); max != 2 {
+		t.Fatalf("max_nr_ports %d: the unplugged port's ID must be reserved", max)
+	}
+	// Linux's probe: only port 0 is announced.
+	g.sendControl(0, console.EventDeviceReady, 1)
+	if got := g.control(1); got[0] != (ctrlMsg{0, console.EventDeviceAdd, 1, ""}) {
+		t.Fatalf("after DEVICE_READY: %v", got)
+	}
+	g.noControl()
+	g.sendControl(1, console.EventPortReady, 1) // a guest guessing at the absent port is ignored
+	g.noControl()
+
+	// Plug with the host end disconnected: DEVICE_ADD, then the name, and no PORT_OPEN.
+	p, err := g.dev.Plug(agentName, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.dev.Plug(agentName, false); err == nil {
+		t.Fatal("plugged twice")
+	}
+	if got := g.control(1); got[0] != (ctrlMsg{1, console.EventDeviceAdd, 1, ""}) {
+		t.Fatalf("after Plug: %v", got)
+	}
+	g.sendControl(1, console.EventPortReady, 1)
+	if got := g.control(1); got[0] != (ctrlMsg{1, console.EventPortName, 1, agentName}) {
+		t.Fatalf("after PORT_READY: %v", got)
+	}
+	g.noControl()
+	g.sendControl(1, console.EventPortOpen, 1)
+	// Disconnected: the host neither reads nor writes, and what the guest sends is dropped.
+	if _, err := p.Write([]byte("x")); err == nil {
+		t.Fatal("write while disconnected")
+	}
+	g.send(tx1, []byte("stale"))
+	if err := p.SetHostConnected(true); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.control(1); got[0] != (ctrlMsg{1, console.EventPortOpen, 1, ""}) {
+		t.Fatalf("after connecting: %v", got)
+	}
+	g.send(tx1, []byte("fresh"))
+	buf := make([]byte, 64)
+	if n, err := p.Read(buf); err != nil || string(buf[:n]) != "fresh" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	if _, err := p.Write([]byte("to guest")); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.receive(rx1, 1); string(got[0]) != "to guest" {
+		t.Fatalf("guest received %q", got[0])
+	}
+
+	// Unplug: PORT_REMOVE, and the host end is closed at once, a blocked reader included.
+	readErr := make(chan error, 1)
+	go func() { _, err := p.Read(buf); readErr <- err }()
+	time.Sleep(10 * time.Millisecond)
+	if err := g.dev.Unplug(agentName); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.control(1); got[0] != (ctrlMsg{1, console.EventPortRemove, 1, ""}) {
+		t.Fatalf("after Unplug: %v", got)
+	}
+	select {
+	case err := <-readErr:
+		if err != io.EOF {
+			t.Fatalf("blocked read ended with %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("a blocked reader was not released by Unplug")
+	}
+	if _, err := p.Write([]byte("x")); err != console.ErrClosed {
+		t.Fatalf("write after unplug: %v", err)
+	}
+	if g.dev.Port(agentName) != nil {
+		t.Fatal("port still visible after Unplug")
+	}
+	g.send(tx1, []byte("after removal")) // the guest's late writes are consumed and dropped
+	if g.d.Status()&virtio.StatusDeviceNeedsReset != 0 {
+		t.Fatal("device broken")
+	}
+
+	// Plugged again: a fresh host end, connected from the start.
+	p2, err := g.dev.Plug(agentName, true)
+	if err != nil || p2 == p {
+		t.Fatalf("replug: %v", err)
+	}
+	if got := g.control(1); got[0] != (ctrlMsg{1, console.EventDeviceAdd, 1, ""}) {
+		t.Fatalf("after replug: %v", got)
+	}
+	g.sendControl(1, console.EventPortReady, 1)
+	got := g.control(2)
+	want := []ctrlMsg{{1, console.EventPortName, 1, agentName}, {1, console.EventPortOpen, 1, ""}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after PORT_READY: %v, want %v", got, want)
+	}
+	g.sendControl(1, console.EventPortOpen, 1)
+	g.send(tx1, []byte("again"))
+	if n, err := p2.Read(buf); err != nil || string(buf[:n]) != "again" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+}
+
+func TestGuestCloseGivesHostEOF(t *testing.T) {
+	g := start(t, io.Discard, virtio.FeatureVersion1|console.FeatureMultiport)
+	g.handshake()
+	p := g.dev.Port(agentName)
+	g.sendControl(1, console.EventPortOpen, 1)
+	g.send(tx1, []byte("last words"))
+	readErr := make(chan error, 1)
+	buf := make([]byte, 64)
+	n, err := p.Read(buf)
+	if err != nil || string(buf[:n]) != "last words" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	go func() { _, err := p.Read(buf); readErr <- err }()
+	time.Sleep(10 * time.Millisecond)
+	g.sendControl(1, console.EventPortOpen, 0)
+	select {
+	case err := <-readErr:
+		if err != io.EOF {
+			t.Fatalf("read after the guest closed: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("the host reader did not hear the guest close the port")
+	}
+	// The EOF is given once: a guest program that opens the port again is heard.
+	g.sendControl(1, console.EventPortOpen, 1)
+	g.send(tx1, []byte("reopened"))
+	if n, err := p.Read(buf); err != nil || string(buf[:n]) != "reopened" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+}
+
+func TestDisconnectDropsBuffersAndStopsNothing(t *testing.T) {
+	g := start(t, io.Discard, virtio.FeatureVersion1|console.FeatureMultiport)
+	g.handshake()
+	p := g.dev.Port(agentName)
+	g.sendControl(1, console.EventPortOpen, 1)
+	// More than the host buffers: the guest's transmit queue waits for room.
+	chunk := bytes.Repeat([]byte("g"), 200<<10)
+	g.send(tx1, chunk)
+	g.send(tx1, chunk)
+	addr, err := g.m.Alloc(uint64(len(chunk)), 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := g.d.Queues[tx1].Add([]virtiotest.Buf{{Addr: addr, Len: uint32(len(chunk))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.d.Queues[tx1].Kick()
+	time.Sleep(20 * time.Millisecond)
+	if len(g.d.Queues[tx1].TakeUsed()) != 0 {
+		t.Fatal("the device buffered beyond its bound")
+	}
+	if err := p.SetHostConnected(false); err != nil {
+		t.Fatal(err)
+	}
+	used, err := g.d.Queues[tx1].Wait(1, wait)
+	if err != nil || used[0].Head != head {
+		t.Fatalf("the waiting transmit buffer was not released on disconnect: %v", err)
+	}
+	if got := g.control(1); got[0] != (ctrlMsg{1, console.EventPortOpen, 0, ""}) {
+		t.Fatalf("after disconnect: %v", got)
+	}
+	if _, err := p.Read(make([]byte, 8)); err != io.EOF {
+		t.Fatalf("read while disconnected: %v", err)
+	}
+}
