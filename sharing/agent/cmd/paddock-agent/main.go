@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"paddock/sharing/agent"
 )
 
@@ -93,11 +95,49 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, 
 		}
 		defer f.Close()
 		go func() { <-ctx.Done(); f.Close() }() // unblocks the pending read
-		err = agent.Daemon(ctx, f, agent.FileStore{Path: *file}, log)
-		if ctx.Err() != nil {
-			return nil
+		// The host end comes and goes (the host program that holds the channel may restart): each time it hangs
+		// up, reads end, and the daemon waits for the next one.
+		for {
+			if err := waitHost(ctx, f); err != nil {
+				return nil
+			}
+			err = agent.Daemon(ctx, f, agent.FileStore{Path: *file}, log)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				log.Warn("agent connection ended", "err", err)
+			}
 		}
-		return err
 	}
 	return errors.New(usage)
+}
+
+// waitHost waits until a host program holds the port's other end: the port then polls writable without a hang-up.
+func waitHost(ctx context.Context, f *os.File) error {
+	rc, err := f.SyscallConn() // not f.Fd(), which would make the descriptor blocking
+	if err != nil {
+		return err
+	}
+	for {
+		fds := []unix.PollFd{{Events: unix.POLLOUT}}
+		var perr error
+		if err := rc.Control(func(fd uintptr) {
+			fds[0].Fd = int32(fd)
+			_, perr = unix.Poll(fds, 0)
+		}); err != nil {
+			return fmt.Errorf("waiting for the host: %w", err)
+		}
+		if perr != nil && perr != unix.EINTR {
+			return fmt.Errorf("waiting for the host: %w", perr)
+		}
+		if fds[0].Revents&unix.POLLOUT != 0 && fds[0].Revents&unix.POLLHUP == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
