@@ -90,6 +90,9 @@ func (m *Machine) bootFirmware(b *boot, slot uint32) error {
 	if err := m.configureFwCfg(fw, b, lowEnd, highSize, uint64(len(rom))); err != nil {
 		return fmt.Errorf("fw_cfg: %w", err)
 	}
+	if err := m.attachRAMFB(b, fw); err != nil {
+		return err
+	}
 	base, size, dev := fw.IOPorts()
 	if err := b.pio.Register(base, size, dev); err != nil {
 		return fmt.Errorf("fw_cfg ports: %w", err)
@@ -142,6 +145,14 @@ func (m *Machine) configureFwCfg(fw *fwcfg.Device, b *boot, lowEnd, highSize, ro
 		if err := fw.SetBootOrder(order); err != nil {
 			return err
 		}
+	}
+	// The OS gets the same ACPI tables as a direct boot (power button, S5, PCI root, MADT); SeaBIOS installs them.
+	tables, err := x86.ACPITables(m.cfg.CPUs)
+	if err != nil {
+		return err
+	}
+	if err := fw.SetACPITables(tables...); err != nil {
+		return fmt.Errorf("ACPI tables: %w", err)
 	}
 	// Without a bootable device, try again after a short wait rather than SeaBIOS's minute.
 	return fw.SetBootFailWait(5000)

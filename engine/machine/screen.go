@@ -48,7 +48,14 @@ func (m *Machine) Framebuffer() *display.Framebuffer { return m.fb }
 // DirtyPages reports the framebuffer pages written since the last call. Between boots nothing is written.
 func (m *Machine) DirtyPages(bitmap []uint64) error {
 	err := m.withBoot(func(b *boot) error {
-		return b.vm.DirtyLog(b.fbSlot, len(m.fb.Memory())/pageSize, bitmap)
+		if err := b.vm.DirtyLog(b.fbSlot, len(m.fb.Memory())/pageSize, bitmap); err != nil {
+			return err
+		}
+		// Under firmware boot the engine, not the guest, writes the framebuffer: add the pages the scanout changed.
+		if b.ramfb != nil {
+			b.ramfb.scan.TakeDirty(bitmap)
+		}
+		return nil
 	})
 	if errors.Is(err, errNotRunning) {
 		clear(bitmap)
