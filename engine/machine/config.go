@@ -59,6 +59,8 @@ type Config struct {
 	ISO string
 	// BootOrder lists "disk" and "cdrom" in the order firmware tries them; empty means disk, then CD.
 	BootOrder []string
+	// Shares are host folders offered to the guest over virtio-9p, each served by its own share server.
+	Shares []Share
 }
 
 // Defaults for what a caller may leave out. CPUs and memory have none here: zero is an error, not a request.
@@ -135,6 +137,9 @@ func (c *Config) Validate() error {
 		if err := readableFile(c.ISO, "ISO"); err != nil {
 			return err
 		}
+	}
+	if err := validateShares(c.Shares); err != nil {
+		return err
 	}
 	for _, d := range c.Disks {
 		fi, err := os.Stat(d.Path)

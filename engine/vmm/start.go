@@ -19,10 +19,23 @@ const startTimeout = 20 * time.Second
 // Start runs spec in a new `PROGRAM vmm` process (program is the paddock executable) of its own session, so it
 // outlives the caller (a GUI or a command). The VMM's own messages go to logPath. Start returns once the VM
 // answers on its control socket, or with the VMM's last words if it exits first.
-func Start(program string, spec Spec, logPath string) (pid int, err error) {
+//
+// shareConns are the connections to the share servers of spec.Shares, in the same order (see
+// shareserver.Spawn): the VMM inherits them; they stay the caller's to close once Start returns.
+func Start(program string, spec Spec, logPath string, shareConns ...*os.File) (pid int, err error) {
 	spec.Version = SpecVersion
 	if err := control.ValidateName(spec.Name); err != nil {
 		return 0, err
+	}
+	if len(shareConns) != len(spec.Shares) {
+		return 0, fmt.Errorf("%d shares and %d share connections", len(spec.Shares), len(shareConns))
+	}
+	spec.Shares = append([]ShareSpec(nil), spec.Shares...)
+	for i := range spec.Shares {
+		if shareConns[i] == nil {
+			return 0, fmt.Errorf("share %q: no connection", spec.Shares[i].Tag)
+		}
+		spec.Shares[i].FD = firstShareFD + i
 	}
 	raw, err := json.Marshal(spec)
 	if err != nil {
@@ -38,7 +51,7 @@ func Start(program string, spec Spec, logPath string) (pid int, err error) {
 		return 0, err
 	}
 	cmd := exec.Command(program, "vmm", "--spec", "3")
-	cmd.ExtraFiles = []*os.File{specR}
+	cmd.ExtraFiles = append([]*os.File{specR}, shareConns...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	start := logOffset(logFile)

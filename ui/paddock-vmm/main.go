@@ -28,7 +28,7 @@ func main() {
 	case len(args) > 0 && args[0] == "run":
 		os.Exit(clikit.Report(env, "run", runcmd.Run(env, args[1:])))
 	default:
-		fmt.Fprintln(os.Stderr, "Usage: paddock-vmm run [OPTIONS] | paddock-vmm vmm --spec FD | paddock-vmm share-server --root DIR [--ro] --fd N\n(use 'paddock run -h' for the options)")
+		fmt.Fprintln(os.Stderr, "Usage: paddock-vmm run [OPTIONS] | paddock-vmm vmm --spec FD | paddock-vmm share-server --root DIR [--ro] [--tag TAG] --fd N\n(use 'paddock run -h' for the options)")
 		os.Exit(2)
 	}
 }

@@ -39,6 +39,8 @@ func Run(env clikit.Env, args []string) error {
 	displayMode := fs.String("display", "none", "show the guest's screen: window, or none")
 	noSandbox := fs.Bool("no-sandbox", false, "do not confine the VM's process after set-up (for debugging the engine)")
 	fs.StringVar(&cfg.CPUModel, "cpu", "", "CPU model: host or baseline (default: host with hardware virtualization, else baseline)")
+	var shares shareFlags
+	fs.Var(&shares, "share", "offer a host folder to the guest over 9P as `HOSTDIR:TAG[:rw]`, read-only unless :rw (repeatable; in the guest: mount -t 9p -o trans=virtio,version=9p2000.L TAG /mnt)")
 	if err := clikit.Parse(fs, args); err != nil {
 		return err
 	}
@@ -93,6 +95,14 @@ func Run(env clikit.Env, args []string) error {
 	cfg.Console = console
 
 	log := clikit.NewLogger(env.Stderr)
+	// Share servers start before the sandbox, which forbids running programs; their messages go where ours do.
+	shareLog, _ := env.Stderr.(*os.File)
+	started, err := startShares(shares, shareLog)
+	if err != nil {
+		return err
+	}
+	defer closeShares(started)
+	cfg.Shares = started
 	m, err := machine.New(cfg, log)
 	if err != nil {
 		return err

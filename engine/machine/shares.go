@@ -1,0 +1,99 @@
+package machine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"paddock/engine/control"
+	"paddock/engine/virtio"
+	"paddock/engine/virtio/ninep"
+)
+
+// Share is a host folder offered to the guest as a virtio-9p device (mount tag Tag). A share server process,
+// jailed to the folder, serves it on the other end of Conn; read-only is enforced there.
+type Share struct {
+	Tag      string
+	ReadOnly bool
+	// Conn is the VMM's end of the share server's socket. It stays the caller's, to close after Machine.Close;
+	// the machine works on descriptors of its own and, when the share is revoked, shuts the socket down.
+	Conn *os.File
+}
+
+// sharedFolder is one share's connection, kept across guest resets like the other fixed devices' host ends.
+type sharedFolder struct {
+	tag  string
+	conn *ninep.Conn
+}
+
+func validateShares(shares []Share) error {
+	seen := map[string]bool{}
+	for _, s := range shares {
+		if err := ninep.ValidTag(s.Tag); err != nil {
+			return fmt.Errorf("share: %w", err)
+		}
+		if seen[s.Tag] {
+			return fmt.Errorf("share: two shares with the tag %q", s.Tag)
+		}
+		seen[s.Tag] = true
+		if s.Conn == nil {
+			return fmt.Errorf("share %q: no connection to its share server", s.Tag)
+		}
+	}
+	return nil
+}
+
+func newSharedFolders(shares []Share, log *slog.Logger) []*sharedFolder {
+	out := make([]*sharedFolder, 0, len(shares))
+	for _, s := range shares {
+		out = append(out, &sharedFolder{tag: s.Tag, conn: ninep.NewConn(s.Conn, log.With("share", s.Tag))})
+	}
+	return out
+}
+
+func closeSharedFolders(folders []*sharedFolder) {
+	for _, f := range folders {
+		f.conn.Close()
+	}
+}
+
+// attachShares adds one virtio-9p device per share, except those revoked: a guest that boots after a share was
+// revoked does not see it at all.
+func (m *Machine) attachShares(add func(virtio.Device, string) error) error {
+	for _, f := range m.legacy.shares {
+		if errors.Is(f.conn.Err(), ninep.ErrRevoked) {
+			continue
+		}
+		dev, err := ninep.New(f.tag, f.conn, m.log)
+		if err != nil {
+			return fmt.Errorf("share %q: %w", f.tag, err)
+		}
+		if err := add(dev, "share "+f.tag); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RevokeShare ends the share with tag at once: its server sees the connection close and exits, and every later
+// request from the guest fails with EIO.
+func (m *Machine) RevokeShare(tag string) error {
+	for _, f := range m.legacy.shares {
+		if f.tag == tag {
+			f.conn.Revoke()
+			m.log.Info("share revoked", "share", tag)
+			return nil
+		}
+	}
+	return fmt.Errorf("no share with the tag %q", tag)
+}
+
+func (m *Machine) handleRevokeShare(args json.RawMessage) (any, error) {
+	var a control.RevokeShareArgs
+	if err := decodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	return nil, m.RevokeShare(a.Tag)
+}
