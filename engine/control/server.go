@@ -112,9 +112,15 @@ func (s *Server) serve(c net.Conn) {
 		if len(line) == 0 {
 			continue
 		}
-		rep, fds := s.dispatch(line)
+		rep, fds, closeFDs := s.dispatch(line)
 		if len(fds) > 0 {
-			if err := writeWithFDs(c, rep, fds); err != nil {
+			err := writeWithFDs(c, rep, fds)
+			if closeFDs {
+				for _, fd := range fds {
+					unix.Close(fd)
+				}
+			}
+			if err != nil {
 				return
 			}
 			continue
@@ -125,40 +131,47 @@ func (s *Server) serve(c net.Conn) {
 	}
 }
 
-func (s *Server) dispatch(line []byte) (rep Reply, fds []int) {
+func (s *Server) dispatch(line []byte) (rep Reply, fds []int, closeFDs bool) {
 	var req Request
 	if err := json.Unmarshal(line, &req); err != nil {
-		return errorReply(0, "malformed request: %v", err), nil
+		return errorReply(0, "malformed request: %v", err), nil, false
 	}
 	if req.V > Version || req.V < 1 {
-		return errorReply(req.ID, "protocol version %d not supported (this VM speaks %d)", req.V, Version), nil
+		return errorReply(req.ID, "protocol version %d not supported (this VM speaks %d)", req.V, Version), nil, false
 	}
 	defer func() {
 		// A handler bug must not take the VM down with it.
 		if p := recover(); p != nil {
 			s.log.Error("control request failed", "op", req.Op, "panic", p)
-			rep, fds = errorReply(req.ID, "internal error handling %q", req.Op), nil
+			rep, fds, closeFDs = errorReply(req.ID, "internal error handling %q", req.Op), nil, false
 		}
 	}()
 	res, err := s.handler.Handle(req.Op, req.Args)
 	if err != nil {
-		return errorReply(req.ID, "%v", err), nil
+		return errorReply(req.ID, "%v", err), nil, false
 	}
 	if wf, ok := res.(WithFDs); ok {
-		res, fds = wf.Result, wf.FDs
+		res, fds, closeFDs = wf.Result, wf.FDs, wf.CloseAfter
 	}
 	raw, err := json.Marshal(res)
 	if err != nil {
-		return errorReply(req.ID, "%s: encode result: %v", req.Op, err), nil
+		if closeFDs {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+		}
+		return errorReply(req.ID, "%s: encode result: %v", req.Op, err), nil, false
 	}
-	return Reply{V: Version, ID: req.ID, OK: true, Result: raw}, fds
+	return Reply{V: Version, ID: req.ID, OK: true, Result: raw}, fds, closeFDs
 }
 
 // WithFDs is a handler result that passes file descriptors along with the reply (SCM_RIGHTS). The descriptors
-// stay the handler's: the server duplicates nothing and closes nothing.
+// stay the handler's (the server duplicates nothing and closes nothing) unless CloseAfter hands them over: the
+// server then closes them once the reply is sent or has failed.
 type WithFDs struct {
-	Result any
-	FDs    []int
+	Result     any
+	FDs        []int
+	CloseAfter bool
 }
 
 // writeWithFDs sends one reply line with descriptors attached to its first byte.

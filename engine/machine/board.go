@@ -20,7 +20,6 @@ import (
 	"paddock/engine/pci"
 	"paddock/engine/virtio"
 	"paddock/engine/virtio/blk"
-	"paddock/engine/virtio/console"
 	"paddock/engine/virtio/input"
 	"paddock/engine/virtio/rng"
 	"paddock/engine/virtio/scsi"
@@ -53,6 +52,7 @@ type legacyDevices struct {
 
 	postCodes  *sink.Sink
 	sysControl *syscontrol.PortA
+	shares     []*sharedFolder // folder shares' connections to their servers
 }
 
 func newLegacyDevices(m *Machine) *legacyDevices {
@@ -67,6 +67,7 @@ func newLegacyDevices(m *Machine) *legacyDevices {
 	d.postCodes = sink.New(0xff)
 	d.sysControl = syscontrol.New(func() { m.guestEvent(eventReset) })
 	d.pm = acpipm.New(acpipm.Config{SCI: line(x86.IRQACPISCI), PowerOff: func() { m.guestEvent(eventPowerOff) }, Logger: m.log})
+	d.shares = newSharedFolders(m.cfg.Shares, m.log)
 	return d
 }
 
@@ -112,6 +113,7 @@ func (d *legacyDevices) close() {
 	d.vm.Store(nil)
 	d.serial.Close()
 	d.rtc.Close()
+	closeSharedFolders(d.shares)
 }
 
 // guestEvent ends the current boot because of something the guest did through a device.
@@ -269,7 +271,7 @@ func (m *Machine) attachPCI(b *boot) error {
 		}
 		b.cdSlot = slot
 	}
-	cons, err := console.New(console.Options{Output: m.cfg.Console})
+	cons, err := m.newConsole(b)
 	if err != nil {
 		return fmt.Errorf("virtio console: %w", err)
 	}
@@ -278,6 +280,9 @@ func (m *Machine) attachPCI(b *boot) error {
 	}
 	b.tablet = input.NewTablet()
 	if err := add(b.tablet, "virtio tablet"); err != nil {
+		return err
+	}
+	if err := m.attachShares(add); err != nil {
 		return err
 	}
 	return add(rng.New(), "virtio rng")

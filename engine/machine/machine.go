@@ -60,6 +60,7 @@ type Machine struct {
 	kernel   []byte
 	initrd   []byte
 	firmware []byte // the BIOS image, for a firmware boot (Config.usesFirmware)
+	vgaROM   []byte // the ramfb VGA BIOS the firmware runs to draw its screen; nil without one
 	// disks are opened and locked once; each boot's devices get their own descriptor of the same open file,
 	// so a reboot opens nothing (the VMM may be sandboxed by then).
 	disks []*os.File
@@ -76,6 +77,7 @@ type Machine struct {
 	cur     *boot
 	stopReq atomic.Bool // a forced power-off was asked for
 	sandbox string      // how the process is confined, for status
+	clip    agentLink   // the clipboard channel (clipboard.go)
 }
 
 // SetSandbox records how the VM's process is confined, for status reports.
@@ -129,6 +131,7 @@ func (m *Machine) prepare() error {
 		if m.firmware, err = readFirmware(m.cfg.Firmware); err != nil {
 			return err
 		}
+		m.vgaROM = readVGAROM(m.cfg.Firmware, m.log)
 	} else if err := m.prepareKernel(); err != nil {
 		return err
 	}
@@ -387,6 +390,11 @@ func (m *Machine) Handle(op string, args json.RawMessage) (any, error) {
 			return nil, err
 		}
 		return nil, m.Pointer(display.PointerState{X: a.X, Y: a.Y, Buttons: display.Buttons(a.Buttons), Wheel: a.Wheel})
+	case control.OpRevokeShare:
+		return m.handleRevokeShare(args)
+	}
+	if res, ok, err := m.handleClipboard(op, args); ok {
+		return res, err
 	}
 	return nil, fmt.Errorf("%w %q", control.ErrUnknownOp, op)
 }
@@ -463,6 +471,7 @@ type boot struct {
 
 	fbSlot uint32
 	tablet *input.Tablet
+	ramfb  *ramfbScreen // firmware boot: the firmware's screen, drawn on the framebuffer (ramfb.go)
 	// PCI slots of the disks (in order) and of the CD-ROM (-1 for none), for the firmware's boot order.
 	diskSlots []int
 	cdSlot    int

@@ -45,6 +45,11 @@ type Spec struct {
 	BootOrder []string `json:"boot_order,omitempty"`
 	// SerialLog is the file the guest's serial console is appended to.
 	SerialLog string `json:"serial_log,omitempty"`
+	// Shares are the folder shares; their connections come as descriptors (see Start).
+	Shares []ShareSpec `json:"shares,omitempty"`
+	// Clipboard is the clipboard mode at start (control.ClipboardOff... ; "" is off): any but off gives the
+	// guest the agent port. control.OpSetClipboard changes it while the VM runs.
+	Clipboard string `json:"clipboard,omitempty"`
 }
 
 // Main is `paddock vmm --spec FD`. It returns the process exit status: 0 when the guest powered off.
@@ -101,6 +106,12 @@ func run(spec Spec, log *slog.Logger) error {
 	if spec.Name == "" {
 		return errors.New("spec has no name")
 	}
+	shares, err := inheritShares(spec.Shares)
+	defer closeShares(shares)
+	if err != nil {
+		return err
+	}
+	cfg.Shares = shares
 	if spec.SerialLog != "" {
 		f, err := os.OpenFile(spec.SerialLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
@@ -114,6 +125,11 @@ func run(spec Spec, log *slog.Logger) error {
 		return err
 	}
 	defer m.Close()
+	if spec.Clipboard != "" {
+		if err := m.SetClipboard(spec.Clipboard); err != nil {
+			return err
+		}
+	}
 	if _, err := control.EnsureSocketDir(); err != nil {
 		return err
 	}

@@ -25,20 +25,24 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"run":        {"start an ad-hoc VM in the foreground, serial console on this terminal", runCommand},
-		"status":     {"show a running VM's state, uptime, vCPUs and memory", statusCommand},
-		"stop":       {"press a running VM's power button (--force: power it off at once)", stopCommand},
-		"doctor":     {"check this host can run VMs, and how fast", doctorCommand},
-		"screenshot": {"save a running VM's screen as a PNG file", screenshotCommand},
-		"send-keys":  {"type keys or text into a running VM's keyboard", sendKeysCommand},
-		"pointer":    {"move (and click) a running VM's pointer", pointerCommand},
-		"view":       {"open a window on a running VM's screen", viewCommand},
-		"list":       {"list the library's VMs", listCommand},
-		"create":     {"create a VM in the library", createCommand},
-		"start":      {"start a library VM (and open its window)", startCommand},
-		"delete":     {"delete a library VM", deleteCommand},
-		"edit":       {"change a library VM's settings", editCommand},
-		"console":    {"attach to a library VM's serial console", consoleCommand},
+		"run":         {"start an ad-hoc VM in the foreground, serial console on this terminal", runCommand},
+		"status":      {"show a running VM's state, uptime, vCPUs and memory", statusCommand},
+		"stop":        {"press a running VM's power button (--force: power it off at once)", stopCommand},
+		"doctor":      {"check this host can run VMs, and how fast", doctorCommand},
+		"screenshot":  {"save a running VM's screen as a PNG file", screenshotCommand},
+		"send-keys":   {"type keys or text into a running VM's keyboard", sendKeysCommand},
+		"pointer":     {"move (and click) a running VM's pointer", pointerCommand},
+		"view":        {"open a window on a running VM's screen", viewCommand},
+		"list":        {"list the library's VMs", listCommand},
+		"create":      {"create a VM in the library", createCommand},
+		"start":       {"start a library VM (and open its window)", startCommand},
+		"delete":      {"delete a library VM", deleteCommand},
+		"edit":        {"change a library VM's settings", editCommand},
+		"console":     {"attach to a library VM's serial console", consoleCommand},
+		"share":       {"add, list or remove a library VM's shared folders", shareCommand},
+		"clipboard":   {"show or set a library VM's clipboard sharing", clipboardCommand},
+		"audit":       {"show what crossed between guests and host, and what was refused", auditCommand},
+		"guest-tools": {"write the guest tools ISO (paddock-agent and its installer)", guestToolsCommand},
 	}
 }
 
@@ -67,7 +71,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-11s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-12s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'paddock COMMAND -h' for a command's options.")
 }

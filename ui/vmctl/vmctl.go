@@ -106,7 +106,7 @@ func (c *Controller) Start(ctx context.Context, ref string) (library.VM, error) 
 func (c *Controller) spec(vm library.VM) (vmm.Spec, error) {
 	spec := vmm.Spec{
 		Name: vm.ID, CPUs: vm.CPUs, MemoryMiB: vm.MemoryMiB, Screen: [2]int{vm.ScreenWidth, vm.ScreenHeight},
-		SerialLog: filepath.Join(c.lib.VMDir(vm.ID), SerialLogName),
+		SerialLog: filepath.Join(c.lib.VMDir(vm.ID), SerialLogName), Clipboard: string(vm.Sharing.Clipboard),
 	}
 	for _, d := range vm.Disks {
 		spec.Disks = append(spec.Disks, machine.Disk{Path: d.Path, ReadOnly: d.ReadOnly})
@@ -174,6 +174,7 @@ func (c *Controller) Refresh(ctx context.Context, ref string) (library.VM, error
 	if err := c.lib.SetState(ctx, vm.ID, state, why); err != nil {
 		return vm, err
 	}
+	c.clearTransientShares(ctx, vm)
 	return c.lib.GetVM(ctx, vm.ID)
 }
 
