@@ -4,13 +4,17 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"paddock/engine/control"
 	"paddock/library"
+	"paddock/tests/guests"
+	"paddock/tests/testenv"
 	"paddock/ui/vmctl"
 )
 
@@ -77,4 +81,43 @@ func BenchmarkColdStart1000(b *testing.B) {
 		lib.Close()
 	}
 	b.ReportMetric(float64(worst.Milliseconds()), "worst-ms")
+}
+
+// BenchmarkStartToFirstPixel measures a click on Start for a stopped VM to the guest's first pixel on its screen:
+// the VMM process starting, the guest booting (a small direct-boot guest that draws at once) and its drawing
+// reaching the framebuffer the window shows. It reports the median over the runs.
+func BenchmarkStartToFirstPixel(b *testing.B) {
+	testenv.RequireKVM(b)
+	kernel := guests.Build(b, "fbpattern")
+	h := newHarness(b, harnessOptions{program: paddockBinary(b)})
+	vm := h.createVM(library.VMSpec{Name: "pixel", Boot: library.BootDirect, Kernel: kernel,
+		Cmdline: "console=ttyS0", CPUs: 1, MemoryMiB: 128, ScreenWidth: 640, ScreenHeight: 400})
+	h.refresh()
+	h.m.Select(vm.ID)
+	var samples []time.Duration
+	for b.Loop() {
+		began := time.Now()
+		test.Tap(h.m.startBtn)
+		var con *control.Console
+		h.pump("the guest's first pixel", func() bool {
+			if con == nil {
+				c, err := control.OpenConsole(vmctl.SocketPath(vm))
+				if err != nil {
+					return false
+				}
+				con = c
+			}
+			return slices.ContainsFunc(con.Framebuffer().Memory(), func(v byte) bool { return v != 0 })
+		})
+		samples = append(samples, time.Since(began))
+		con.Close()
+		b.StopTimer()
+		h.pump("the start to finish", func() bool { return h.m.busy[vm.ID] == "" })
+		h.waitState(vm.ID, library.StateRunning)
+		test.Tap(h.m.powerOffBtn)
+		h.pump("the power off", func() bool { return h.m.busy[vm.ID] == "" })
+		h.waitState(vm.ID, library.StateStopped)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(testenv.MedianOf(samples, func(d time.Duration) time.Duration { return d }).Microseconds())/1000, "median-ms")
 }

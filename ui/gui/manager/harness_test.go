@@ -28,7 +28,7 @@ var testLimits = vmctl.HostLimits{MaxCPUs: 8, MaxMemoryMiB: 16384, NumCPU: 8}
 // harness is a manager window on a private library, driven by Fyne's test driver. Everything the manager sends
 // to the UI goroutine waits in a queue that the test goroutine drains (pump), so the test sees a consistent UI.
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	lib *library.Library
 	ctl *vmctl.Controller
 	m   *Manager
@@ -40,7 +40,7 @@ type harnessOptions struct {
 	opts    Options
 }
 
-func newHarness(t *testing.T, ho harnessOptions) *harness {
+func newHarness(t testing.TB, ho harnessOptions) *harness {
 	t.Helper()
 	home := t.TempDir()
 	t.Setenv("PADDOCK_HOME", home)

@@ -50,6 +50,8 @@ type Options struct {
 	NoDisplayOnStart bool
 	// Limits overrides the host's limits (tests); zero means this host's.
 	Limits vmctl.HostLimits
+	// Sharing tunes how running VMs' sharing is reached.
+	Sharing SharingOptions
 }
 
 // Manager is the library window. Its methods are called on the UI goroutine.
@@ -74,7 +76,8 @@ type Manager struct {
 	inFlight map[string]bool // VM ids being started by this window: the refresh leaves their state alone
 	closed   bool
 
-	thumbs *thumbnailer
+	thumbs  *thumbnailer
+	sharing *sharing
 
 	// UI goroutine state.
 	vms       []library.VM
@@ -123,6 +126,7 @@ func New(app fyne.App, ctl *vmctl.Controller, opts Options) *Manager {
 		m.host = vmctl.ReadHostLimits()
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
+	m.sharing = newSharing(m)
 	m.thumbs = newThumbnailer(func(id string, img *image.RGBA) {
 		m.ui(func() { m.setThumbnail(id, img) })
 	})
@@ -131,6 +135,7 @@ func New(app fyne.App, ctl *vmctl.Controller, opts Options) *Manager {
 	m.win.SetContent(m.build())
 	m.win.Resize(fyne.NewSize(860, 600))
 	m.win.SetMaster()
+	m.win.SetMainMenu(m.mainMenu())
 	m.win.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) { m.HandleDrop(uris) })
 	m.win.SetCloseIntercept(m.RequestQuit)
 
@@ -432,6 +437,7 @@ func (m *Manager) setVMs(vms []library.VM, err error) {
 			delete(m.images, id)
 		}
 	}
+	m.sharing.vmsChanged()
 	for id, s := range m.settings {
 		if vm, ok := m.vm(id); ok {
 			s.vmChanged(vm)
@@ -609,13 +615,15 @@ func (m *Manager) openDisplay(vm library.VM) {
 			return
 		}
 		var w *vmwindow.Window
-		w = vmwindow.New(m.app, vm.Name, c, vmwindow.Options{OnClose: func() {
+		w = vmwindow.New(m.app, vm.Name, c, m.sharing.windowOptions(vm, vmwindow.Options{OnClose: func() {
 			if m.displays[vm.ID] == w {
 				delete(m.displays, vm.ID)
+				m.sharing.windowClosed(vm.ID)
 			}
 			go c.Close()
-		}})
+		}}))
 		m.displays[vm.ID] = w
+		m.sharing.windowOpened(vm, w)
 		w.Show()
 	})
 }
@@ -738,6 +746,7 @@ func (m *Manager) quit() {
 	for _, s := range m.settings {
 		s.win.Close()
 	}
+	m.sharing.closeAll()
 	if m.wizard != nil {
 		m.wizard.win.Close()
 	}

@@ -30,7 +30,7 @@ var (
 )
 
 // paddockBinary builds the paddock program once per test run: the VMMs the window starts are its `vmm` command.
-func paddockBinary(t *testing.T) string {
+func paddockBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "paddock-manager-test-")

@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"paddock/library"
+	"paddock/ui/gui/sharingui"
 )
 
 // vmRow is one VM of the list: its screen's thumbnail (an icon when it is not running), name, OS, state, vCPUs
@@ -30,6 +31,7 @@ type vmRow struct {
 	os          *widget.Label
 	state       *widget.Label
 	specs       *widget.Label
+	sharing     *sharingui.Badge
 }
 
 // thumbBackground is behind a thumbnail and behind the icon of a VM that is not running: a screen that is off.
@@ -52,13 +54,14 @@ func newVMRow(m *Manager) *vmRow {
 	r.state = widget.NewLabel("")
 	r.state.Truncation = fyne.TextTruncateEllipsis
 	r.specs = widget.NewLabel("")
+	r.sharing = sharingui.NewBadge()
 	r.thumbBox = container.NewStack(bg, r.placeholder, r.thumb)
 	r.ExtendBaseWidget(r)
 	return r
 }
 
 func (r *vmRow) CreateRenderer() fyne.WidgetRenderer {
-	text := container.NewVBox(r.name, r.os, container.NewBorder(nil, nil, nil, r.specs, r.state))
+	text := container.NewVBox(container.NewBorder(nil, nil, nil, r.sharing, r.name), r.os, container.NewBorder(nil, nil, nil, r.specs, r.state))
 	return widget.NewSimpleRenderer(container.NewBorder(nil, nil, container.NewPadded(r.thumbBox), nil,
 		container.New(layout.NewCustomPaddedLayout(0, 0, 4, 0), text)))
 }
@@ -72,6 +75,7 @@ func (r *vmRow) show(index int, vm library.VM, thumb image.Image, busy string) {
 	text, importance := stateText(vm, busy)
 	r.state.Importance = importance
 	r.state.SetText(text)
+	r.sharing.SetText(badgeText(vm))
 	if thumb != nil && vm.State.Active() {
 		r.thumb.Image = thumb
 		r.thumb.Show()
@@ -157,6 +161,7 @@ func (r *vmRow) TappedSecondary(ev *fyne.PointEvent) {
 		item("Open display", active, func() { r.m.OpenDisplay(id) }),
 		fyne.NewMenuItemSeparator(),
 		item("Settings", true, func() { r.m.OpenSettings(id) }),
+		item("Audit log", true, func() { r.m.OpenAudit(id) }),
 		item("Delete", !active, func() { r.m.AskDelete(id) }),
 	)
 	widget.ShowPopUpMenuAtPosition(menu, r.m.win.Canvas(), ev.AbsolutePosition)

@@ -79,6 +79,9 @@ type settingsWindow struct {
 	busy       bool
 	restricted []fyne.Disableable // what only a stopped VM may change
 	prompt     *confirmPrompt     // the open disk-removal question
+	sharing    *sharingPage
+	tabs       *container.AppTabs
+	sharingTab *container.TabItem
 }
 
 // OpenSettings opens the settings window of the VM, or brings it forward.
@@ -168,14 +171,18 @@ func newSettingsWindow(m *Manager, vm library.VM) *settingsWindow {
 	disks := container.NewVBox(s.disks,
 		container.NewHBox(widget.NewLabel("Size (GiB)"), container.NewGridWrap(fyne.NewSize(80, s.addSize.MinSize().Height), s.addSize), s.addDisk),
 		container.NewHBox(s.attachDisk, s.attachRO))
-	tabs := container.NewAppTabs(
+	s.sharing = newSharingPage(s)
+	s.sharingTab = container.NewTabItem("Sharing", s.sharing.content())
+	s.tabs = container.NewAppTabs(
 		container.NewTabItem("General", general),
 		container.NewTabItem("Boot", boot),
 		container.NewTabItem("Display", disp),
 		container.NewTabItem("Storage", container.NewVBox(media, widget.NewSeparator(), widget.NewLabel("Disks"), disks)),
+		s.sharingTab,
 	)
+	s.win.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) { s.sharing.dropped(uris) })
 	buttons := container.NewHBox(layout.NewSpacer(), s.closeBtn, s.save)
-	s.win.SetContent(container.NewPadded(container.NewBorder(s.running, container.NewVBox(s.status, buttons), nil, nil, tabs)))
+	s.win.SetContent(container.NewPadded(container.NewBorder(s.running, container.NewVBox(s.status, buttons), nil, nil, s.tabs)))
 	s.win.Resize(fyne.NewSize(620, 520))
 	s.fill(vm)
 	return s
@@ -258,6 +265,7 @@ func (s *settingsWindow) fill(vm library.VM) {
 		s.customRes.Hide()
 	}
 	s.showMedia(vm)
+	s.sharing.show(vm)
 	s.applyState()
 }
 
@@ -266,6 +274,7 @@ func (s *settingsWindow) vmChanged(vm library.VM) {
 	s.vm = vm
 	s.win.SetTitle(vm.Name + " — Settings")
 	s.showMedia(vm)
+	s.sharing.show(vm)
 	s.applyState()
 }
 
@@ -277,6 +286,7 @@ func (s *settingsWindow) vmDeleted() {
 	}
 	s.insertISO.Disable()
 	s.ejectISO.Disable()
+	s.sharing.disable()
 }
 
 // applyState enables what the VM's state allows.

@@ -15,6 +15,7 @@ import (
 	"github.com/kbinani/screenshot"
 
 	"paddock/display"
+	"paddock/ui/gui/sharingui"
 )
 
 // Texts of the keyboard hint.
@@ -31,6 +32,11 @@ type Options struct {
 	ScreenshotDir string
 	// RefreshRate caps screen updates per second; 0 means DefaultRefreshRate (also the most allowed).
 	RefreshRate int
+	// OnTyped, when set, adds "Type clipboard into guest" and is told of each use (on the UI goroutine), to
+	// audit it.
+	OnTyped func(TypeResult)
+	// OnAuditLog, when set, adds a button (and makes the sharing badge a button) opening the VM's audit log.
+	OnAuditLog func()
 }
 
 // Window is a VM's display window.
@@ -43,6 +49,8 @@ type Window struct {
 	hint       *widget.Label
 	status     *widget.Label
 	fullscreen *widget.Button
+	badge      *sharingui.Badge
+	typeBtn    *widget.Button
 }
 
 // New makes the window for the VM called name, showing console c. Call it on the UI goroutine, then Show.
@@ -63,7 +71,7 @@ func New(app fyne.App, name string, c display.Console, opts Options) *Window {
 	reserve.SetMinSize(widget.NewLabel(HintCaptured).MinSize())
 	toolbar := container.NewBorder(nil, nil,
 		container.NewHBox(cad, shot, w.fullscreen), container.NewStack(reserve, w.hint), w.status)
-	content := container.NewBorder(toolbar, nil, nil, nil, w.screen)
+	content := container.NewBorder(container.NewVBox(toolbar, w.sharingBar()), nil, nil, nil, w.screen)
 	w.win.SetContent(content)
 	w.win.SetPadded(false)
 	w.win.Resize(initialSize(w.screen, content.MinSize(), w.win.Canvas().Scale()))
