@@ -48,13 +48,15 @@ func GrubDisk(t testing.TB, kernel string) string {
 		t.Skip(msg)
 	}
 	path := filepath.Join(t.TempDir(), "installed.img")
-	if err := buildGrubDisk(path, kernel, t.TempDir()); err != nil {
+	if err := BuildGrubDisk(path, kernel, GrubConfig("/boot/guest", -1), t.TempDir()); err != nil {
 		t.Fatalf("building a GRUB disk: %v", err)
 	}
 	return path
 }
 
-func buildGrubDisk(path, kernel, work string) error {
+// BuildGrubDisk writes that disk image to path, with grubCfg as /boot/grub/grub.cfg and kernel as /boot/guest;
+// work is a scratch directory.
+func BuildGrubDisk(path, kernel, grubCfg, work string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -83,7 +85,7 @@ func buildGrubDisk(path, kernel, work string) error {
 	// The partition's filesystem and /boot, with mtools (no loop device, no mount).
 	part := fmt.Sprintf("%s@@%d", path, partitionStart*sectorSize)
 	cfg := filepath.Join(work, "grub.cfg")
-	if err := os.WriteFile(cfg, []byte(GrubConfig("/boot/guest")), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(grubCfg), 0o644); err != nil {
 		return err
 	}
 	modules := filepath.Join(work, "i386-pc")

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -126,12 +127,13 @@ const GrubMenuMarker = "paddock.loader=grub"
 func GrubMenu(kernel string) Spec {
 	return Spec{Name: "grub-menu", VolumeID: "PADDOCK_GRUB_MENU", Boot: GrubRescue,
 		HostFiles: map[string]string{"boot/guest": kernel},
-		Files: map[string]string{"boot/grub/grub.cfg": GrubConfig("/boot/guest")}}
+		Files:     map[string]string{"boot/grub/grub.cfg": GrubConfig("/boot/guest", -1)}}
 }
 
-// GrubConfig is a grub.cfg whose menu waits for Enter and boots the bzImage at path.
-func GrubConfig(path string) string {
-	return "set timeout=-1\nset default=0\n" +
+// GrubConfig is a grub.cfg whose menu boots the bzImage at path after timeout seconds, or waits for Enter when
+// timeout is -1.
+func GrubConfig(path string, timeout int) string {
+	return fmt.Sprintf("set timeout=%d\nset default=0\n", timeout) +
 		"menuentry '" + GrubMenuEntry + "' {\n" +
 		"  echo 'Loading the test guest...'\n" +
 		"  linux " + path + " console=ttyS0 " + GrubMenuMarker + "\n" +
