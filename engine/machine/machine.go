@@ -392,6 +392,8 @@ func (m *Machine) Handle(op string, args json.RawMessage) (any, error) {
 		return nil, m.Pointer(display.PointerState{X: a.X, Y: a.Y, Buttons: display.Buttons(a.Buttons), Wheel: a.Wheel})
 	case control.OpRevokeShare:
 		return m.handleRevokeShare(args)
+	case control.OpShares:
+		return m.Shares(), nil
 	}
 	if res, ok, err := m.handleClipboard(op, args); ok {
 		return res, err

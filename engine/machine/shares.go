@@ -24,8 +24,9 @@ type Share struct {
 
 // sharedFolder is one share's connection, kept across guest resets like the other fixed devices' host ends.
 type sharedFolder struct {
-	tag  string
-	conn *ninep.Conn
+	tag      string
+	readOnly bool
+	conn     *ninep.Conn
 }
 
 func validateShares(shares []Share) error {
@@ -48,7 +49,7 @@ func validateShares(shares []Share) error {
 func newSharedFolders(shares []Share, log *slog.Logger) []*sharedFolder {
 	out := make([]*sharedFolder, 0, len(shares))
 	for _, s := range shares {
-		out = append(out, &sharedFolder{tag: s.Tag, conn: ninep.NewConn(s.Conn, log.With("share", s.Tag))})
+		out = append(out, &sharedFolder{tag: s.Tag, readOnly: s.ReadOnly, conn: ninep.NewConn(s.Conn, log.With("share", s.Tag))})
 	}
 	return out
 }
@@ -96,4 +97,13 @@ func (m *Machine) handleRevokeShare(args json.RawMessage) (any, error) {
 		return nil, err
 	}
 	return nil, m.RevokeShare(a.Tag)
+}
+
+// Shares lists the VM's folder shares and whether each is still served.
+func (m *Machine) Shares() []control.ShareState {
+	out := make([]control.ShareState, 0, len(m.legacy.shares))
+	for _, f := range m.legacy.shares {
+		out = append(out, control.ShareState{Tag: f.tag, ReadOnly: f.readOnly, Revoked: errors.Is(f.conn.Err(), ninep.ErrRevoked)})
+	}
+	return out
 }

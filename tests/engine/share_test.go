@@ -543,12 +543,7 @@ func TestShareRevokeOverControl(t *testing.T) {
 	s := start(t, env, "run", "--kernel", buildGuest(t, "echo"), "--serial", "stdio", "--name", name,
 		"--share", t.TempDir()+":docs")
 	s.waitFor("READY")
-	var runtimeDir string
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "XDG_RUNTIME_DIR="); ok {
-			runtimeDir = v
-		}
-	}
+	runtimeDir := envValue(env, "XDG_RUNTIME_DIR")
 	c, err := control.Dial(filepath.Join(runtimeDir, "paddock", name+".sock"))
 	if err != nil {
 		t.Fatal(err)
@@ -628,4 +623,72 @@ func TestShareInAVMMProcess(t *testing.T) {
 	if err := c.Call(control.OpPowerOff, nil, nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A library VM with a folder share: `paddock start` starts its share server beside the VMM, and the guest finds
+// the share's virtio-9p function on its PCI bus; without the share, it finds none.
+func TestLibraryVMGetsItsShares(t *testing.T) {
+	requireKVM(t)
+	env := newEnv(t)
+	home := envValue(env, "PADDOCK_HOME")
+	paddock(t, env, "create", "shared", "--kernel", buildGuest(t, "pci"), "--memory", "64", "--cpus", "1", "--disk-size", "0").expectExit(t, 0)
+	for _, c := range []struct {
+		share bool
+		want  int
+	}{{false, 0}, {true, 1}} {
+		if c.share {
+			paddock(t, env, "share", "add", "shared", t.TempDir(), "--tag", "docs").expectExit(t, 0)
+		}
+		paddock(t, env, "start", "shared", "--headless").expectExit(t, 0)
+		logs, _ := filepath.Glob(filepath.Join(home, "vms", "*", "serial.log"))
+		if len(logs) != 1 {
+			t.Fatalf("serial logs %v", logs)
+		}
+		waitFile(t, logs[0], "PCI-DONE")
+		raw, _ := os.ReadFile(logs[0])
+		out := string(raw)
+		os.Remove(logs[0])
+		if got := pciFunctions(t, result{stdout: out})["1af4:1049"]; got != c.want {
+			t.Errorf("with share %v: %d virtio-9p functions, want %d\n%s", c.share, got, c.want, out)
+		}
+		waitStopped(t, env, "shared")
+	}
+}
+
+// waitStopped waits until `paddock list` no longer shows the VM running.
+func waitStopped(t *testing.T, env []string, name string) {
+	t.Helper()
+	deadline := time.Now().Add(runTimeout())
+	for {
+		r := paddock(t, env, "status", name)
+		if r.code != 0 || !strings.Contains(r.stdout, "running") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still runs\n%s", name, r.describe())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Removing a share from a running library VM revokes it at once: its share server ends.
+func TestRemovingAShareRevokesItInTheRunningVM(t *testing.T) {
+	requireKVM(t)
+	env := newEnv(t)
+	home := envValue(env, "PADDOCK_HOME")
+	paddock(t, env, "create", "live", "--kernel", buildGuest(t, "echo"), "--memory", "64", "--cpus", "1", "--disk-size", "0").expectExit(t, 0)
+	paddock(t, env, "share", "add", "live", t.TempDir(), "--tag", "docs").expectExit(t, 0)
+	paddock(t, env, "start", "live", "--headless").expectExit(t, 0)
+	defer paddock(t, env, "stop", "--force", "live")
+	logs, _ := filepath.Glob(filepath.Join(home, "vms", "*", "serial.log"))
+	if len(logs) != 1 {
+		t.Fatalf("serial logs %v", logs)
+	}
+	waitFile(t, logs[0], "READY")
+	shareLog := filepath.Join(filepath.Dir(logs[0]), "shares.log")
+	if raw, _ := os.ReadFile(shareLog); strings.Contains(string(raw), "the share ended") {
+		t.Fatalf("the share ended before it was removed:\n%s", raw)
+	}
+	paddock(t, env, "share", "remove", "live", "docs").expectExit(t, 0)
+	waitFile(t, shareLog, "the share ended")
 }

@@ -157,7 +157,7 @@ func shareRemove(env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := vmctl.RevokeShare(vm, rest[1]); err != nil {
+	if err := vmctl.ApplySharing(ctx, lib, vm); err != nil {
 		return fmt.Errorf("removed from the library, but the running VM did not revoke it: %w", err)
 	}
 	fmt.Fprintf(env.Stdout, "%s: no longer shares %q\n", vm.Name, rest[1])

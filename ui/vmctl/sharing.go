@@ -35,6 +35,30 @@ func ApplySharing(ctx context.Context, lib *library.Library, vm library.VM) erro
 	if _, err := cl.SetClipboard(string(vm.Sharing.Clipboard)); err != nil {
 		return fmt.Errorf("%s: applying the clipboard setting: %w", vm.Name, err)
 	}
+	return revokeWithdrawnShares(cl, vm)
+}
+
+// revokeWithdrawnShares ends, in the running VM, every folder share the library no longer grants as it is served:
+// removed, or made read-only. A share added or widened while the VM runs is offered from its next start (a
+// virtio device cannot appear in a running guest).
+func revokeWithdrawnShares(cl *control.Client, vm library.VM) error {
+	served, err := cl.Shares()
+	if err != nil {
+		return fmt.Errorf("%s: listing its folder shares: %w", vm.Name, err)
+	}
+	granted := map[string]library.Share{}
+	for _, s := range vm.Shares {
+		granted[s.Tag] = s
+	}
+	for _, s := range served {
+		g, ok := granted[s.Tag]
+		if s.Revoked || (ok && (g.ReadOnly || !s.ReadOnly)) {
+			continue
+		}
+		if err := cl.RevokeShare(s.Tag); err != nil {
+			return fmt.Errorf("%s: revoking the share %q: %w", vm.Name, s.Tag, err)
+		}
+	}
 	return nil
 }
 
@@ -49,12 +73,11 @@ func RevokeShare(vm library.VM, tag string) error {
 		return err
 	}
 	defer cl.Close()
-	return revokeShareCall(cl, vm, tag)
+	if err := cl.RevokeShare(tag); err != nil {
+		return fmt.Errorf("%s: revoking the share %q: %w", vm.Name, tag, err)
+	}
+	return nil
 }
-
-// revokeShareCall is the one place that asks the VMM to revoke a folder share. The VMM has no share revocation
-// operation yet (folder shares are not served yet either), so there is nothing to revoke.
-func revokeShareCall(_ *control.Client, _ library.VM, _ string) error { return nil }
 
 // ClipboardConfig is what RunClipboardWith needs besides the VM.
 type ClipboardConfig struct {

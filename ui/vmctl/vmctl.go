@@ -20,6 +20,7 @@ import (
 	"paddock/engine/machine"
 	"paddock/engine/vmm"
 	"paddock/library"
+	"paddock/sharing/shareserver"
 	"paddock/ui/clikit"
 )
 
@@ -92,7 +93,13 @@ func (c *Controller) Start(ctx context.Context, ref string) (library.VM, error) 
 	if err := c.lib.SetState(ctx, vm.ID, library.StateStarting, ""); err != nil {
 		return vm, err
 	}
-	if _, err := vmm.Start(c.program, spec, filepath.Join(dir, VMMLogName)); err != nil {
+	conns, err := c.startShareServers(vm, &spec)
+	defer closeFiles(conns)
+	if err != nil {
+		_ = c.lib.SetState(ctx, vm.ID, library.StateStopped, "")
+		return vm, fmt.Errorf("start %s: %w", vm.Name, err)
+	}
+	if _, err := vmm.Start(c.program, spec, filepath.Join(dir, VMMLogName), conns...); err != nil {
 		_ = c.lib.SetState(ctx, vm.ID, library.StateCrashed, err.Error())
 		return vm, fmt.Errorf("start %s: %w", vm.Name, err)
 	}
@@ -127,6 +134,55 @@ func (c *Controller) spec(vm library.VM) (vmm.Spec, error) {
 		spec.BootOrder = strings.Split(vm.BootOrder, ",")
 	}
 	return spec, nil
+}
+
+// ShareLogName is the log of a VM's share servers, in the VM's directory.
+const ShareLogName = "shares.log"
+
+// startShareServers starts one jailed share server per folder the library grants the VM and adds the shares to
+// its spec; the returned connections go to the VMM (which keeps its own copies), the caller closes them. The
+// servers end when the VMM does. A folder that is gone stops the start: the user must see it, not a guest with a
+// share missing.
+func (c *Controller) startShareServers(vm library.VM, spec *vmm.Spec) ([]*os.File, error) {
+	if len(vm.Shares) == 0 {
+		return nil, nil
+	}
+	program := shareServerProgram(c.program)
+	logFile, err := os.OpenFile(filepath.Join(c.lib.VMDir(vm.ID), ShareLogName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("share servers' log: %w", err)
+	}
+	defer logFile.Close()
+	var conns []*os.File
+	for _, s := range vm.Shares {
+		conn, proc, err := shareserver.Spawn(program, shareserver.Share{HostDir: s.HostDir, Tag: s.Tag, ReadOnly: s.ReadOnly}, logFile)
+		if err != nil {
+			return conns, fmt.Errorf("folder share %q (%s): %w", s.Tag, s.HostDir, err)
+		}
+		go func() { _, _ = proc.Wait() }() // it lives as long as the VMM holds its connection
+		conns = append(conns, conn)
+		spec.Shares = append(spec.Shares, vmm.ShareSpec{Tag: s.Tag, HostDir: s.HostDir, ReadOnly: s.ReadOnly})
+	}
+	return conns, nil
+}
+
+// shareServerProgram is the program share servers run as: the lean paddock-vmm beside program when there is
+// one, since only a build without cgo can confine every thread of the server on every kernel.
+func shareServerProgram(program string) string {
+	if filepath.Base(program) == clikit.LeanVMMName {
+		return program
+	}
+	lean := filepath.Join(filepath.Dir(program), clikit.LeanVMMName)
+	if st, err := os.Stat(lean); err == nil && st.Mode().IsRegular() {
+		return lean
+	}
+	return program
+}
+
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
 }
 
 // Stop presses the VM's power button, or with force powers it off at once.
