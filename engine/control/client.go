@@ -47,7 +47,7 @@ func (c *Client) Close() error { return c.conn.Close() }
 func (c *Client) Call(op string, args any, out any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.call(op, args, out, nil)
+	return c.call(op, args, out, nil, nil)
 }
 
 // CallFDs is Call for an operation whose reply carries file descriptors; the caller owns the ones returned.
@@ -55,7 +55,7 @@ func (c *Client) CallFDs(op string, args any, out any) ([]int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var fds []int
-	err := c.call(op, args, out, &fds)
+	err := c.call(op, args, out, &fds, nil)
 	if err != nil {
 		for _, fd := range fds {
 			unix.Close(fd)
@@ -67,9 +67,9 @@ func (c *Client) CallFDs(op string, args any, out any) ([]int, error) {
 
 // call does one request. With fds set, the reply is read straight from the socket so that descriptors attached
 // to it are received; calls are serialised and replies read whole, so nothing is left buffered in between.
-func (c *Client) call(op string, args any, out any, fds *[]int) error {
+func (c *Client) call(op string, args any, out any, fds *[]int, send []int) error {
 	c.nextID++
-	req := Request{V: Version, ID: c.nextID, Op: op}
+	req := Request{V: Version, ID: c.nextID, Op: op, FDs: len(send)}
 	if args != nil {
 		raw, err := json.Marshal(args)
 		if err != nil {
@@ -83,7 +83,7 @@ func (c *Client) call(op string, args any, out any, fds *[]int) error {
 	}
 	c.conn.SetDeadline(time.Now().Add(30 * time.Second))
 	defer c.conn.SetDeadline(time.Time{})
-	if _, err := c.conn.Write(append(line, '\n')); err != nil {
+	if err := c.send(append(line, '\n'), send); err != nil {
 		return fmt.Errorf("send %s: %w", op, err)
 	}
 	for {
@@ -113,6 +113,24 @@ func (c *Client) call(op string, args any, out any, fds *[]int) error {
 		}
 		return nil
 	}
+}
+
+// send writes one request line, with descriptors attached to its first byte when there are any.
+func (c *Client) send(line []byte, fds []int) error {
+	if len(fds) == 0 {
+		_, err := c.conn.Write(line)
+		return err
+	}
+	uc, ok := c.conn.(*net.UnixConn)
+	if !ok {
+		return errors.New("cannot send descriptors on this connection")
+	}
+	n, _, err := uc.WriteMsgUnix(line, unix.UnixRights(fds...), nil)
+	if err != nil {
+		return err
+	}
+	_, err = c.conn.Write(line[n:])
+	return err
 }
 
 // readLineFDs reads one reply line directly from the socket, collecting descriptors passed with it.

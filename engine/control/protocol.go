@@ -27,6 +27,8 @@ type Request struct {
 	ID   uint64          `json:"id"`
 	Op   string          `json:"op"`
 	Args json.RawMessage `json:"args,omitempty"`
+	// FDs is how many open files came with the request (SCM_RIGHTS on its first byte).
+	FDs int `json:"fds,omitempty"`
 }
 
 // Reply answers one Request.
@@ -143,6 +145,10 @@ type Status struct {
 	Boots         int     `json:"boots"`
 	Sandbox       string  `json:"sandbox,omitempty"`
 	Error         string  `json:"error,omitempty"`
+	// CDROM is the image in the CD-ROM drive, "(empty)", or "" for a VM without a drive.
+	CDROM string `json:"cdrom,omitempty"`
+	// Boot is what the firmware reported when it found nothing to boot; "" otherwise.
+	Boot string `json:"boot,omitempty"`
 }
 
 // ErrUnknownOp is returned by a Handler that does not know a request's op.

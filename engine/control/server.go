@@ -99,7 +99,15 @@ func (s *Server) serve(c net.Conn) {
 		s.mu.Unlock()
 		c.Close()
 	}()
-	r := bufio.NewReaderSize(c, 64<<10)
+	var r *bufio.Reader
+	var rights *rightsReader
+	if uc, ok := c.(*net.UnixConn); ok {
+		rights = newRightsReader(uc)
+		defer rights.discard()
+		r = bufio.NewReaderSize(rights, 64<<10)
+	} else {
+		r = bufio.NewReaderSize(c, 64<<10)
+	}
 	enc := json.NewEncoder(c)
 	for {
 		line, err := readLine(r, MaxLine)
@@ -112,7 +120,7 @@ func (s *Server) serve(c net.Conn) {
 		if len(line) == 0 {
 			continue
 		}
-		rep, fds, closeFDs := s.dispatch(line)
+		rep, fds, closeFDs := s.dispatch(line, rights)
 		if len(fds) > 0 {
 			err := writeWithFDs(c, rep, fds)
 			if closeFDs {
@@ -131,7 +139,7 @@ func (s *Server) serve(c net.Conn) {
 	}
 }
 
-func (s *Server) dispatch(line []byte) (rep Reply, fds []int, closeFDs bool) {
+func (s *Server) dispatch(line []byte, rights *rightsReader) (rep Reply, fds []int, closeFDs bool) {
 	var req Request
 	if err := json.Unmarshal(line, &req); err != nil {
 		return errorReply(0, "malformed request: %v", err), nil, false
@@ -146,7 +154,16 @@ func (s *Server) dispatch(line []byte) (rep Reply, fds []int, closeFDs bool) {
 			rep, fds, closeFDs = errorReply(req.ID, "internal error handling %q", req.Op), nil, false
 		}
 	}()
-	res, err := s.handler.Handle(req.Op, req.Args)
+	var res any
+	var err error
+	if req.FDs != 0 {
+		res, err = s.handleWithFiles(req, rights)
+	} else {
+		if rights != nil {
+			rights.discard()
+		}
+		res, err = s.handler.Handle(req.Op, req.Args)
+	}
 	if err != nil {
 		return errorReply(req.ID, "%v", err), nil, false
 	}

@@ -256,19 +256,31 @@ func (m *Machine) attachPCI(b *boot) error {
 		}
 		b.diskSlots = append(b.diskSlots, slot)
 	}
+	// Under the lock: ChangeMedia may be swapping the image and closing the old one.
+	m.mu.Lock()
+	drive := m.hasDrive()
+	var cdImage *os.File
+	var err error
 	if m.iso != nil {
-		f, err := dupFile(m.iso)
+		cdImage, err = dupFile(m.iso)
+	}
+	m.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("CD-ROM image: %w", err)
+	}
+	if drive {
+		opts := scsi.Options{ISOFile: cdImage}
+		cd, err := scsi.New(opts)
 		if err != nil {
-			return fmt.Errorf("ISO %s: %w", m.cfg.ISO, err)
-		}
-		cd, err := scsi.New(scsi.Options{ISOFile: f})
-		if err != nil {
-			f.Close()
+			if opts.ISOFile != nil {
+				opts.ISOFile.Close()
+			}
 			return fmt.Errorf("CD-ROM: %w", err)
 		}
 		if err := add(cd, "CD-ROM"); err != nil {
 			return err
 		}
+		b.cd = cd
 		b.cdSlot = slot
 	}
 	cons, err := m.newConsole(b)

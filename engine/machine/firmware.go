@@ -97,7 +97,7 @@ func (m *Machine) bootFirmware(b *boot, slot uint32) error {
 	if err := b.pio.Register(base, size, dev); err != nil {
 		return fmt.Errorf("fw_cfg ports: %w", err)
 	}
-	if err := b.pio.Register(debugPortQEMU, 1, &firmwareLog{log: b.log}); err != nil {
+	if err := b.pio.Register(debugPortQEMU, 1, &firmwareLog{log: b.log, onLine: m.bootWatch.line}); err != nil {
 		return fmt.Errorf("firmware debug port: %w", err)
 	}
 	return nil
@@ -142,6 +142,8 @@ func (m *Machine) configureFwCfg(fw *fwcfg.Device, b *boot, lowEnd, highSize, ro
 		}
 	}
 	if len(order) > 0 {
+		// Only the machine's own devices: without HALT, SeaBIOS goes on to a floppy drive the machine lacks.
+		order = append(order, "HALT")
 		if err := fw.SetBootOrder(order); err != nil {
 			return err
 		}
@@ -172,9 +174,10 @@ func ramSplit(b *boot) (lowEnd, highSize uint64) {
 
 // firmwareLog collects what the firmware writes to its debug port and logs it line by line at debug level.
 type firmwareLog struct {
-	log  *slog.Logger
-	mu   sync.Mutex
-	line strings.Builder
+	log    *slog.Logger
+	onLine func(string) // sees each line too
+	mu     sync.Mutex
+	line   strings.Builder
 }
 
 // maxFirmwareLine bounds a line the guest never ends.
@@ -193,6 +196,9 @@ func (f *firmwareLog) Write(offset uint64, data []byte) {
 		switch {
 		case c == '\n' || f.line.Len() >= maxFirmwareLine:
 			f.log.Debug("firmware", "msg", f.line.String())
+			if f.onLine != nil {
+				f.onLine(f.line.String())
+			}
 			f.line.Reset()
 		case c == '\r':
 		case c >= 0x20 && c < 0x7f:

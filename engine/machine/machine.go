@@ -78,6 +78,8 @@ type Machine struct {
 	stopReq atomic.Bool // a forced power-off was asked for
 	sandbox string      // how the process is confined, for status
 	clip    agentLink   // the clipboard channel (clipboard.go)
+
+	bootWatch bootWatch // what the firmware says of its boot attempts
 }
 
 // SetSandbox records how the VM's process is confined, for status reports.
@@ -319,6 +321,13 @@ func (m *Machine) Status() control.Status {
 	if !m.started.IsZero() {
 		st.UptimeSeconds = time.Since(m.started).Seconds()
 	}
+	if m.hasDrive() {
+		st.CDROM = "(empty)"
+		if m.iso != nil {
+			st.CDROM = m.iso.Name()
+		}
+	}
+	st.Boot = m.bootWatch.String()
 	return st
 }
 
@@ -394,6 +403,11 @@ func (m *Machine) Handle(op string, args json.RawMessage) (any, error) {
 		return m.handleRevokeShare(args)
 	case control.OpShares:
 		return m.Shares(), nil
+	case control.OpChangeMedia:
+		if err := m.ChangeMedia(nil); err != nil {
+			return nil, err
+		}
+		return control.Media{}, nil
 	}
 	if res, ok, err := m.handleClipboard(op, args); ok {
 		return res, err
@@ -473,6 +487,7 @@ type boot struct {
 
 	fbSlot uint32
 	tablet *input.Tablet
+	cd     *scsi.Device // the CD-ROM drive, or nil
 	ramfb  *ramfbScreen // firmware boot: the firmware's screen, drawn on the framebuffer (ramfb.go)
 	// PCI slots of the disks (in order) and of the CD-ROM (-1 for none), for the firmware's boot order.
 	diskSlots []int

@@ -360,10 +360,16 @@ func editCommand(env Env, args []string) error {
 		if err := lib.SetISO(ctx, vm.ID, abs); err != nil {
 			return err
 		}
+		if err := vmctl.ChangeMedia(vm, abs); err != nil {
+			return fmt.Errorf("%s: recorded, but the running VM did not take the ISO: %w", vm.Name, err)
+		}
 	}
 	if *eject {
 		if err := lib.EjectISO(ctx, vm.ID); err != nil {
 			return err
+		}
+		if err := vmctl.ChangeMedia(vm, ""); err != nil {
+			return fmt.Errorf("%s: recorded, but the running VM did not eject: %w", vm.Name, err)
 		}
 	}
 	if *addDisk > 0 {

@@ -67,6 +67,12 @@ func statusCommand(env Env, args []string) error {
 	if st.Sandbox != "" {
 		fmt.Fprintf(env.Stdout, "sandbox:   %s\n", st.Sandbox)
 	}
+	if st.CDROM != "" {
+		fmt.Fprintf(env.Stdout, "cdrom:     %s\n", st.CDROM)
+	}
+	if st.Boot != "" {
+		fmt.Fprintf(env.Stdout, "boot:      %s\n", st.Boot)
+	}
 	if st.Error != "" {
 		fmt.Fprintf(env.Stdout, "error:     %s\n", st.Error)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"paddock/engine/control"
 	"paddock/engine/machine"
+	"paddock/engine/virtio/scsi"
 	"paddock/engine/vmm"
 	"paddock/library"
 	"paddock/sharing/shareserver"
@@ -321,4 +322,28 @@ func logField(line, key string) string {
 		return v[:sp]
 	}
 	return v
+}
+
+// ChangeMedia puts the ISO at path in the running VM's CD-ROM drive, or with path "" ejects it; the caller
+// records the change in the library. A VM that is not running needs nothing: it starts with the library's ISO.
+func ChangeMedia(vm library.VM, path string) error {
+	cl, err := Dial(vm)
+	if errors.Is(err, ErrNotRunning) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if path == "" {
+		_, err = cl.ChangeMedia(nil, "")
+		return err
+	}
+	f, err := scsi.OpenImage(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = cl.ChangeMedia(f, path)
+	return err
 }

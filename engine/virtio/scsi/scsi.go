@@ -177,6 +177,12 @@ func (d *Device) Insert(path string) error {
 	if err != nil {
 		return err
 	}
+	d.put(m)
+	return nil
+}
+
+// put swaps m into the drive and closes what was there.
+func (d *Device) put(m *medium) {
 	d.mu.Lock()
 	old := d.unit.medium
 	d.unit.insert(m)
@@ -184,7 +190,6 @@ func (d *Device) Insert(path string) error {
 	if old != nil {
 		old.close()
 	}
-	return nil
 }
 
 // Eject removes the medium, even if the guest prevented removal: the host's user decides. The guest sees
@@ -440,4 +445,23 @@ func (d *Device) logError(msg string, args ...any) {
 	if d.env != nil {
 		d.env.Log.Error("scsi: "+msg, args...)
 	}
+}
+
+// CheckImage says whether an open file can go in the drive (a regular file or block device of whole 2 KiB
+// blocks), without taking it.
+func CheckImage(f *os.File) error {
+	_, err := checkMedium(f, f.Name(), false)
+	return err
+}
+
+// InsertFile is Insert for an image already opened (by OpenImage, or a descriptor of it passed from another
+// process); the device takes f over, also on error.
+func (d *Device) InsertFile(f *os.File) error {
+	m, err := checkMedium(f, f.Name(), false)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	d.put(m)
+	return nil
 }
