@@ -11,6 +11,7 @@ import (
 	"image"
 	"log/slog"
 	"paddock/engine/machine"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -615,13 +616,17 @@ func (m *Manager) openDisplay(vm library.VM) {
 			return
 		}
 		var w *vmwindow.Window
-		w = vmwindow.New(m.app, vm.Name, c, m.sharing.windowOptions(vm, vmwindow.Options{OnClose: func() {
+		opts := vmwindow.Options{OnClose: func() {
 			if m.displays[vm.ID] == w {
 				delete(m.displays, vm.ID)
 				m.sharing.windowClosed(vm.ID)
 			}
 			go c.Close()
-		}}))
+		}}
+		if vm.Boot == library.BootFirmware {
+			opts.OnEject = func() { m.EjectISO(vm.ID, w) }
+		}
+		w = vmwindow.New(m.app, vm.Name, c, m.sharing.windowOptions(vm, opts))
 		m.displays[vm.ID] = w
 		m.sharing.windowOpened(vm, w)
 		w.Show()
@@ -753,4 +758,33 @@ func (m *Manager) quit() {
 	m.Close()
 	m.win.Close()
 	m.app.Quit()
+}
+
+// EjectISO takes the ISO out of the VM's CD-ROM drive, in the library and, if it runs, in the VM at once (as an
+// installer's "remove the installation media" asks); the VM's window says how it went.
+func (m *Manager) EjectISO(id string, w *vmwindow.Window) {
+	background(m, func(ctx context.Context) (string, error) {
+		vm, err := m.lib.GetVM(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if vm.ISO == "" {
+			return "The drive is already empty.", nil
+		}
+		if err := m.lib.EjectISO(ctx, id); err != nil {
+			return "", err
+		}
+		if err := vmctl.ChangeMedia(vm, ""); err != nil {
+			return "", fmt.Errorf("ejected in the library, but the running VM's drive did not follow: %w", err)
+		}
+		return "Ejected " + filepath.Base(vm.ISO) + ".", nil
+	}, func(msg string, err error) {
+		if err != nil {
+			msg = "Eject failed: " + err.Error()
+		}
+		if w != nil {
+			w.SetStatus(msg)
+		}
+		m.requestRefresh()
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"fyne.io/fyne/v2/storage"
 	"fyne.io/fyne/v2/test"
 
+	"paddock/engine/control"
 	"paddock/library"
 	"paddock/tests/media"
 	"paddock/tests/testenv"
@@ -185,6 +186,23 @@ func TestDropISOFillsWizardAndCreates(t *testing.T) {
 	out, _ := os.ReadFile(serial)
 	if hd := strings.Index(string(out), "Booting from Hard Disk"); hd < 0 || hd > strings.Index(string(out), "Booting from DVD/CD") {
 		t.Errorf("the blank disk was not tried before the ISO:\n%s", out)
+	}
+
+	// "Eject ISO" (the VM window's button) empties the running VM's drive at once, and the library's record.
+	h.m.EjectISO(vm.ID, nil)
+	h.pump("the eject", func() bool {
+		v, err := h.lib.GetVM(context.Background(), vm.ID)
+		return err == nil && v.ISO == ""
+	})
+	cl, err := vmctl.Dial(vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st control.Status
+	err = cl.Call(control.OpStatus, nil, &st)
+	cl.Close()
+	if err != nil || st.CDROM != "(empty)" {
+		t.Errorf("after the eject the VM's drive holds %q (%v)", st.CDROM, err)
 	}
 	if err := h.ctl.Stop(context.Background(), vm.ID, true); err != nil && !errors.Is(err, vmctl.ErrNotRunning) {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 
 	"paddock/library"
 	"paddock/library/iso"
+	"paddock/ui/vmctl"
 )
 
 // Choices of the settings window.
@@ -41,7 +42,7 @@ var (
 
 // NotWhileRunning is what the settings window says of the settings a running VM cannot change.
 const NotWhileRunning = "The VM is running: CPUs, memory, boot, display and disks can change only while it is " +
-	"stopped. The name can change now; an ISO inserted or ejected now is used from the next start."
+	"stopped. The name and the ISO can change now."
 
 // settingsWindow edits one VM: name, CPUs, memory, boot (firmware or a kernel, and the boot order), display
 // resolution, the ISO and the disks. Fields are saved together with Save; the ISO and disk actions apply at once.
@@ -407,15 +408,33 @@ func (s *settingsWindow) InsertISO(path string) {
 		if _, err := iso.Inspect(path); err != nil {
 			return err
 		}
-		return lib.SetISO(ctx, id, path)
+		if err := lib.SetISO(ctx, id, path); err != nil {
+			return err
+		}
+		return changeRunningMedia(ctx, lib, id, path)
 	}, "Inserted "+filepath.Base(path)+".")
 }
 
 func (s *settingsWindow) eject() {
 	id := s.vm.ID
 	s.run("Ejecting…", func(ctx context.Context, lib *library.Library) error {
-		return lib.EjectISO(ctx, id)
+		if err := lib.EjectISO(ctx, id); err != nil {
+			return err
+		}
+		return changeRunningMedia(ctx, lib, id, "")
 	}, "Ejected the ISO.")
+}
+
+// changeRunningMedia makes a running VM's drive follow the library's ISO at once.
+func changeRunningMedia(ctx context.Context, lib *library.Library, id, path string) error {
+	vm, err := lib.GetVM(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := vmctl.ChangeMedia(vm, path); err != nil {
+		return fmt.Errorf("saved, but the running VM's drive did not follow: %w", err)
+	}
+	return nil
 }
 
 func (s *settingsWindow) createDisk() {

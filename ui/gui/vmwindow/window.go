@@ -37,6 +37,8 @@ type Options struct {
 	OnTyped func(TypeResult)
 	// OnAuditLog, when set, adds a button (and makes the sharing badge a button) opening the VM's audit log.
 	OnAuditLog func()
+	// OnEject, when set, adds "Eject ISO", which calls it (on the UI goroutine); it reports with SetStatus.
+	OnEject func()
 }
 
 // Window is a VM's display window.
@@ -69,8 +71,11 @@ func New(app fyne.App, name string, c display.Console, opts Options) *Window {
 	// The hint keeps the width of its longer text, so the window does not change size when focus moves.
 	reserve := canvas.NewRectangle(color.Transparent)
 	reserve.SetMinSize(widget.NewLabel(HintCaptured).MinSize())
-	toolbar := container.NewBorder(nil, nil,
-		container.NewHBox(cad, shot, w.fullscreen), container.NewStack(reserve, w.hint), w.status)
+	buttons := container.NewHBox(cad, shot, w.fullscreen)
+	if opts.OnEject != nil {
+		buttons.Add(widget.NewButtonWithIcon("Eject ISO", theme.UploadIcon(), opts.OnEject))
+	}
+	toolbar := container.NewBorder(nil, nil, buttons, container.NewStack(reserve, w.hint), w.status)
 	content := container.NewBorder(container.NewVBox(toolbar, w.sharingBar()), nil, nil, nil, w.screen)
 	w.win.SetContent(content)
 	w.win.SetPadded(false)
@@ -84,6 +89,9 @@ func New(app fyne.App, name string, c display.Console, opts Options) *Window {
 	w.screen.Start()
 	return w
 }
+
+// SetStatus shows a short message in the toolbar. Call it on the UI goroutine.
+func (w *Window) SetStatus(text string) { w.status.SetText(text) }
 
 // Show shows the window.
 func (w *Window) Show() { w.win.Show() }
