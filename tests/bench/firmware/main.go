@@ -11,7 +11,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +70,11 @@ func run(runs int, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	// QEMU mirrors the firmware's screen to the serial line only when told to, as Paddock does by default.
+	sercon := filepath.Join(dir, "sercon-port")
+	if err := os.WriteFile(sercon, []byte{0xf8, 0x03}, 0o644); err != nil {
+		return err
+	}
 	disk := filepath.Join(dir, "installed.img")
 	if err := media.BuildGrubDisk(disk, kernel, media.GrubConfig("/boot/guest", 0), dir); err != nil {
 		return err
@@ -87,9 +91,9 @@ func run(runs int, timeout time.Duration) error {
 			return a
 		}},
 		{"qemu -M pc", func(iso, disk string) []string {
-			a := []string{"qemu-system-x86_64", "-M", "pc", "-enable-kvm", "-cpu", "host", "-m", "256", "-bios", bios,
+			a := []string{"qemu-system-x86_64", "-M", "pc", "-enable-kvm", "-m", "256", "-bios", bios,
 				"-nodefaults", "-vga", "none", "-device", "ramfb", "-display", "none", "-serial", "stdio", "-no-reboot",
-				"-device", "virtio-scsi-pci,id=scsi"}
+				"-fw_cfg", "name=etc/sercon-port,file=" + sercon, "-device", "virtio-scsi-pci,id=scsi"}
 			if iso != "" {
 				a = append(a, "-drive", "if=none,id=cd,media=cdrom,readonly=on,file="+iso, "-device", "scsi-cd,drive=cd")
 			}
@@ -139,7 +143,8 @@ func timeTo(argv []string, marker string, timeout time.Duration) (time.Duration,
 	if err != nil {
 		return 0, err
 	}
-	cmd.Stderr = io.Discard
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
 		return 0, err
@@ -149,7 +154,9 @@ func timeTo(argv []string, marker string, timeout time.Duration) (time.Duration,
 		_ = cmd.Wait()
 	}()
 	found := make(chan time.Duration, 1)
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		r := bufio.NewReader(out)
 		var seen strings.Builder
 		buf := make([]byte, 4096)
@@ -168,6 +175,14 @@ func timeTo(argv []string, marker string, timeout time.Duration) (time.Duration,
 	select {
 	case d := <-found:
 		return d, nil
+	case <-ended:
+		select {
+		case d := <-found:
+			return d, nil
+		default:
+		}
+		_ = cmd.Wait()
+		return 0, fmt.Errorf("%s ended before %q: %s", argv[0], marker, stderr.String())
 	case <-time.After(timeout):
 		return 0, errors.New("timed out")
 	}
