@@ -16,7 +16,6 @@ import (
 	"paddock/library"
 	"paddock/library/iso"
 	"paddock/ui/clikit"
-	"paddock/ui/gui/viewer"
 	"paddock/ui/vmctl"
 )
 
@@ -247,7 +246,7 @@ func startCommand(env Env, args []string) error {
 	if *headless || !clikit.GraphicalSession() {
 		return nil
 	}
-	return viewer.Run(vmctl.SocketPath(vm), vm.Name, false)
+	return showLibraryVM(ctl, vm)
 }
 
 func deleteCommand(env Env, args []string) error {

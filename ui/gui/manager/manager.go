@@ -49,6 +49,8 @@ type Options struct {
 	ThumbnailInterval time.Duration
 	// NoDisplayOnStart keeps Start from opening the VM's display window.
 	NoDisplayOnStart bool
+	// onlyVM, set by ShowVM, shows no library window, only that VM's display window.
+	onlyVM string
 	// Limits overrides the host's limits (tests); zero means this host's.
 	Limits vmctl.HostLimits
 	// Sharing tunes how running VMs' sharing is reached.
@@ -84,6 +86,9 @@ type Manager struct {
 	vms       []library.VM
 	index     map[string]int // VM id -> position in vms
 	loaded    bool           // the first list has arrived
+	// A single-VM app (ShowVM): whether its window was opened, and why it ended if not by the user.
+	onlyOpened bool
+	onlyErr    error
 	shownLoad int64          // the number of the last refresh-loop read shown
 	selected  string         // VM id, or ""
 	busy      map[string]string
@@ -135,7 +140,9 @@ func New(app fyne.App, ctl *vmctl.Controller, opts Options) *Manager {
 	m.win = app.NewWindow(Title)
 	m.win.SetContent(m.build())
 	m.win.Resize(fyne.NewSize(860, 600))
-	m.win.SetMaster()
+	if opts.onlyVM == "" {
+		m.win.SetMaster()
+	}
 	m.win.SetMainMenu(m.mainMenu())
 	m.win.SetOnDropped(func(_ fyne.Position, uris []fyne.URI) { m.HandleDrop(uris) })
 	m.win.SetCloseIntercept(m.RequestQuit)
@@ -438,6 +445,7 @@ func (m *Manager) setVMs(vms []library.VM, err error) {
 			delete(m.images, id)
 		}
 	}
+	m.showOnlyVM()
 	m.sharing.vmsChanged()
 	for id, s := range m.settings {
 		if vm, ok := m.vm(id); ok {
@@ -609,6 +617,9 @@ func (m *Manager) openDisplay(vm library.VM) {
 	}, func(c *control.Console, err error) {
 		if err != nil {
 			m.showNotice(fmt.Sprintf("Cannot open the display of %s: %s", vm.Name, err), true)
+			if m.opts.onlyVM == vm.ID {
+				m.endOnly(fmt.Errorf("cannot open the display of %s: %w", vm.Name, err))
+			}
 			return
 		}
 		if m.displays[vm.ID] != nil { // opened twice in a hurry
@@ -622,6 +633,7 @@ func (m *Manager) openDisplay(vm library.VM) {
 				m.sharing.windowClosed(vm.ID)
 			}
 			go c.Close()
+			m.onlyWindowClosed(vm)
 		}}
 		if vm.Boot == library.BootFirmware {
 			opts.OnEject = func() { m.EjectISO(vm.ID, w) }

@@ -180,3 +180,35 @@ func saveCapture(t *testing.T, path string, img image.Image) {
 		t.Logf("saving the capture: %v", err)
 	}
 }
+
+// `paddock start NAME` opens the VM's own window (with the library window's VM-window features) showing its
+// screen; the command returns once the VM ends.
+func TestStartOpensTheVMWindowUnderXvfb(t *testing.T) {
+	gh.RequireGUITools(t)
+	testenv.RequireKVM(t)
+	bin := paddockBinary(t)
+	kernel := guests.Build(t, "fbpattern")
+	gh.StartXvfb(t, 1280, 800)
+	env := gh.Env(t)
+	const name = "windowed"
+	if code, out, errOut := gh.Run(t, bin, env, "create", name, "--kernel", kernel, "--memory", "128",
+		"--disk-size", "0", "--cpus", "1", "--resolution", "640x400"); code != 0 {
+		t.Fatalf("paddock create: status %d\n%s%s", code, out, errOut)
+	}
+	t.Cleanup(func() { gh.Run(t, bin, env, "stop", "--force", name) })
+	start := gh.Start(t, bin, env, "start", name)
+	gh.FindWindow(t, start, name)
+	start.Poll("the guest's pattern in its window", func() bool {
+		_, ok := gh.FindPattern(gh.Capture(t), 640, 400)
+		return ok
+	})
+	if code, ended := start.Wait(time.Second); ended {
+		t.Fatalf("paddock start ended (status %d) with its window open\n%s", code, start.Describe())
+	}
+	if code, out, errOut := gh.Run(t, bin, env, "stop", "--force", name); code != 0 {
+		t.Fatalf("paddock stop: status %d\n%s%s", code, out, errOut)
+	}
+	if code, ended := start.Wait(gh.Timeout()); !ended || code != 0 {
+		t.Fatalf("after the VM ended, paddock start: ended %v, status %d\n%s", ended, code, start.Describe())
+	}
+}
