@@ -83,21 +83,21 @@ type Manager struct {
 	sharing *sharing
 
 	// UI goroutine state.
-	vms       []library.VM
-	index     map[string]int // VM id -> position in vms
-	loaded    bool           // the first list has arrived
+	vms    []library.VM
+	index  map[string]int // VM id -> position in vms
+	loaded bool           // the first list has arrived
 	// A single-VM app (ShowVM): whether its window was opened, and why it ended if not by the user.
 	onlyOpened bool
 	onlyErr    error
-	shownLoad int64          // the number of the last refresh-loop read shown
-	selected  string         // VM id, or ""
-	busy      map[string]string
-	images    map[string]image.Image // latest thumbnail of each running VM
-	displays  map[string]*vmwindow.Window
-	settings  map[string]*settingsWindow
-	wizard    *wizard
-	prompt    *confirmPrompt // the open delete or quit question, if any
-	lastState map[string]library.State
+	shownLoad  int64  // the number of the last refresh-loop read shown
+	selected   string // VM id, or ""
+	busy       map[string]string
+	images     map[string]image.Image // latest thumbnail of each running VM
+	displays   map[string]*vmwindow.Window
+	settings   map[string]*settingsWindow
+	wizard     *wizard
+	prompt     *confirmPrompt // the open delete or quit question, if any
+	lastState  map[string]library.State
 
 	list                                                   *widget.List
 	empty                                                  *widget.Label
