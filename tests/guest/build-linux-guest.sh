@@ -11,8 +11,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/paddock/guests
 
 # Modules the tests need, by module name; those built into the kernel are skipped. The kernel's config adds the
-# drivers for the screen, keyboard, tablet and /dev/input where they are modules (see "needs" below).
-want_modules="virtio_pci virtio_blk virtio_console virtio_rng button"
+# drivers for the screen, keyboard, tablet and /dev/input where they are modules (see "needs" below). Besides the
+# virtio devices: the CD-ROM (virtio-scsi, sr_mod, ISO 9660), the installed disk's FAT filesystem (vfat with the
+# code page and character sets it loads by default) and folder shares (9p over virtio).
+want_modules="virtio_pci virtio_blk virtio_console virtio_rng button
+	virtio_scsi sr_mod cdrom isofs
+	vfat fat nls_cp437 nls_ascii nls_utf8 nls_iso8859_1
+	9p 9pnet 9pnet_virtio"
 
 die() { echo "build-linux-guest: $*" >&2; exit 1; }
 

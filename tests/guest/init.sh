@@ -27,6 +27,13 @@ wait_for() {
 	[ -e "$1" ]
 }
 
+# wait_long PATH: wait_for for devices found by a bus scan (SCSI), which may take longer: up to 30 s.
+wait_long() {
+	i=0
+	while [ ! -e "$1" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -e "$1" ]
+}
+
 # reading PID DEV: waits (bounded) until process PID (a busybox dd, whose input is descriptor 0) has DEV open.
 # Input events reach only readers that have the device open when they happen.
 reading() {
@@ -258,6 +265,221 @@ pointer_test() {
 	fi
 }
 
+# The CD-ROM: the kernel finds the virtio-scsi drive as /dev/sr0, and reads it whole. The host compares the size and
+# digest with its ISO file.
+sr0_test() {
+	if ! wait_long /dev/sr0; then
+		dmesg | grep -i -e scsi -e ' sr' -e cdrom
+		fail "no /dev/sr0"
+		return
+	fi
+	size=$(($(cat /sys/block/sr0/size) * 512))
+	sum=$(sha256sum </dev/sr0 | cut -d' ' -f1)
+	bytes=$(wc -c </dev/sr0)
+	if [ -z "$sum" ] || [ "$bytes" != "$size" ]; then
+		fail "read $bytes bytes of a $size-byte /dev/sr0"
+	else
+		pass "sha256=$sum bytes=$bytes"
+	fi
+}
+
+# The installer, as a BIOS installer works: one bootable FAT partition on the blank /dev/vda (from sector 2048),
+# the kernel, initramfs, grub.cfg and GRUB's modules copied from the CD into its /boot, and GRUB's boot code (the
+# MBR's 440 bytes and core.img in the gap before the partition, both prepared on the host and carried on the CD
+# under /install) written to the disk. Then it reboots.
+install_test() {
+	if ! wait_long /dev/sr0; then
+		fail "no /dev/sr0"
+		return
+	fi
+	if ! wait_for /dev/vda; then
+		fail "no /dev/vda"
+		return
+	fi
+	if [ -n "$(dd if=/dev/vda bs=512 count=1 2>/dev/null | tr -d '\000')" ]; then
+		fail "/dev/vda is not blank"
+		return
+	fi
+	mkdir -p /cdrom /target
+	if ! mount -t iso9660 -o ro /dev/sr0 /cdrom; then
+		fail "cannot mount /dev/sr0"
+		return
+	fi
+	for f in boot/vmlinuz boot/initramfs.cpio.gz boot/grub/i386-pc/fat.mod install/grub.cfg install/boot.img install/core.img; do
+		if [ ! -f "/cdrom/$f" ]; then
+			fail "the CD has no /$f"
+			return
+		fi
+	done
+	# o: new DOS label; n p 1 2048 (default end): partition 1; t c: FAT32 (LBA); a 1: bootable; w: write.
+	if ! printf 'o\nn\np\n1\n2048\n\nt\nc\na\n1\nw\n' | fdisk -u /dev/vda >/tmp/fdisk.log 2>&1; then
+		cat /tmp/fdisk.log
+		fail "fdisk failed"
+		return
+	fi
+	if ! wait_for /dev/vda1; then
+		cat /tmp/fdisk.log
+		fail "no /dev/vda1 after partitioning"
+		return
+	fi
+	if ! mkdosfs -n PADDOCK /dev/vda1 >/tmp/mkdosfs.log 2>&1; then
+		cat /tmp/mkdosfs.log
+		fail "mkdosfs failed"
+		return
+	fi
+	if ! mount -t vfat /dev/vda1 /target; then
+		fail "cannot mount the new filesystem"
+		return
+	fi
+	if ! mkdir -p /target/boot/grub ||
+		! cp /cdrom/boot/vmlinuz /cdrom/boot/initramfs.cpio.gz /target/boot/ ||
+		! cp /cdrom/install/grub.cfg /target/boot/grub/grub.cfg ||
+		! cp -r /cdrom/boot/grub/i386-pc /target/boot/grub/; then
+		fail "copying /boot failed"
+		return
+	fi
+	mods=$(ls /target/boot/grub/i386-pc | wc -l)
+	umount /target && umount /cdrom
+	# GRUB's boot code, once the filesystem is closed: the MBR's code area (the partition table after it stays)
+	# and core.img from sector 1.
+	mount -t iso9660 -o ro /dev/sr0 /cdrom
+	if ! dd if=/cdrom/install/boot.img of=/dev/vda bs=440 count=1 conv=notrunc,fsync 2>/dev/null ||
+		! dd if=/cdrom/install/core.img of=/dev/vda bs=512 seek=1 conv=notrunc,fsync 2>/dev/null; then
+		fail "writing GRUB's boot code failed"
+		return
+	fi
+	umount /cdrom
+	sync
+	pass "partition=$(cat /sys/block/vda/vda1/size) grub-modules=$mods; rebooting"
+	reboot -f
+	sleep 10
+}
+
+# The installed system: booted by the GRUB the installer wrote, from the disk alone.
+installed_test() {
+	if ! wait_for /dev/vda1; then
+		fail "no /dev/vda1"
+		return
+	fi
+	mkdir -p /target
+	if ! mount -t vfat -o ro /dev/vda1 /target; then
+		fail "cannot mount /dev/vda1"
+		return
+	fi
+	if ! grep -q 'paddock.test=installed' /target/boot/grub/grub.cfg; then
+		fail "/dev/vda1 holds no installed grub.cfg"
+	else
+		pass "loader=$(arg paddock.loader) kernel=$(sha256sum </target/boot/vmlinuz | cut -d' ' -f1)"
+	fi
+	umount /target
+}
+
+# mount_share TAG DIR: mounts the folder share TAG (virtio-9p) on DIR.
+mount_share() {
+	mkdir -p "$2"
+	mount -t 9p -o trans=virtio,version=9p2000.L "$1" "$2"
+}
+
+# Folder shares. The read-only share (paddock.ro=TAG) holds data.bin, note.txt and symlinks the host placed that
+# point outside it; the read-write one (paddock.rw=TAG) starts empty. Each "PADDOCK-SHARE" line is for the host
+# to check: what the guest read, which writes the read-only share let through (none may), and what the guest
+# left in the read-write share.
+share_test() {
+	ro=$(arg paddock.ro) rw=$(arg paddock.rw)
+	if ! mount_share "$ro" /mnt/ro; then
+		dmesg | grep -i 9p
+		fail "cannot mount the share '$ro'"
+		return
+	fi
+	if ! mount_share "$rw" /mnt/rw; then
+		fail "cannot mount the share '$rw'"
+		return
+	fi
+	echo "PADDOCK-SHARE read data.bin $(sha256sum </mnt/ro/data.bin | cut -d' ' -f1) $(wc -c </mnt/ro/data.bin)"
+	echo "PADDOCK-SHARE list $(ls /mnt/ro | tr '\n' ' ')"
+	# The host's symlinks lead nowhere outside the share: the guest resolves them in its own tree.
+	for l in up abs; do
+		echo "PADDOCK-SHARE link $l -> $(readlink /mnt/ro/$l) reads '$(cat /mnt/ro/$l 2>/dev/null)'"
+	done
+	wrote=""
+	cd /mnt/ro || return
+	echo x >new.txt 2>/dev/null && wrote="$wrote create"
+	echo x >>note.txt 2>/dev/null && wrote="$wrote append"
+	truncate -s 0 note.txt 2>/dev/null && wrote="$wrote truncate"
+	chmod 777 note.txt 2>/dev/null && wrote="$wrote chmod"
+	mv note.txt moved.txt 2>/dev/null && wrote="$wrote rename"
+	rm data.bin 2>/dev/null && wrote="$wrote remove"
+	mkdir newdir 2>/dev/null && wrote="$wrote mkdir"
+	ln -s note.txt link 2>/dev/null && wrote="$wrote symlink"
+	ln note.txt hard 2>/dev/null && wrote="$wrote hardlink"
+	mkfifo fifo 2>/dev/null && wrote="$wrote mkfifo"
+	touch -d '2001-01-01 00:00' note.txt 2>/dev/null && wrote="$wrote touch"
+	cd /
+	echo "PADDOCK-SHARE ro-writes:${wrote:- none}"
+	# The read-write share: a file written, a copy of data.bin, and what the host must refuse even there.
+	echo "written by the guest" >/mnt/rw/from-guest.txt
+	cp /mnt/ro/data.bin /mnt/rw/copy.bin
+	chmod 4755 /mnt/rw/copy.bin 2>/dev/null
+	mknod /mnt/rw/null c 1 3 2>/dev/null && echo "PADDOCK-SHARE rw made a device node"
+	mkfifo /mnt/rw/fifo 2>/dev/null && echo "PADDOCK-SHARE rw made a FIFO"
+	sync
+	umount /mnt/rw
+	umount /mnt/ro
+	if [ -n "$wrote" ]; then
+		fail "the read-only share took:$wrote"
+	else
+		pass "ro refused every write"
+	fi
+}
+
+# The agent's virtio-console port as a device node: udev would name it /dev/virtio-ports/<name>; without udev,
+# find the port whose name it is. Waits (bounded) for the port to appear.
+agent_port() {
+	i=0
+	while [ $i -lt 100 ]; do
+		for p in /sys/class/virtio-ports/*; do
+			if [ "$(cat "$p/name" 2>/dev/null)" = "$1" ] && wait_for "/dev/${p##*/}"; then
+				echo "/dev/${p##*/}"
+				return
+			fi
+		done
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# The clipboard: paddock-agent (added to the initramfs by the test) offers paddock.clip= for the host clipboard,
+# then reads the host clipboard back. The host side may attach a little after boot, so each is retried (bounded).
+clip_test() {
+	if [ ! -x /bin/paddock-agent ]; then
+		fail "no /bin/paddock-agent in the initramfs"
+		return
+	fi
+	port=$(agent_port org.paddock.agent.0)
+	if [ -z "$port" ]; then
+		ls /sys/class/virtio-ports/ 2>&1
+		fail "no virtio port named org.paddock.agent.0"
+		return
+	fi
+	text=$(arg paddock.clip)
+	i=0
+	until paddock-agent -port "$port" -timeout 20s clip set "$text"; do
+		i=$((i + 1))
+		if [ $i -ge 6 ]; then
+			fail "clip set did not reach the host"
+			return
+		fi
+		sleep 1
+	done
+	echo "PADDOCK-TEST clip SET"
+	if got=$(paddock-agent -port "$port" -timeout 20s clip get); then
+		echo "PADDOCK-CLIP host=$got"
+		pass "port=$port"
+	else
+		fail "clip get failed"
+	fi
+}
+
 for m in $(cat /etc/modules.order); do
 	insmod "/lib/modules/$m.ko" || echo "paddock-init: insmod $m failed"
 done
@@ -324,6 +546,11 @@ reboot)
 	reboot -f
 	sleep 10
 	;;
+sr0) sr0_test ;;
+install) install_test ;;
+installed) installed_test ;;
+share) share_test ;;
+clip) clip_test ;;
 stop)
 	# The ACPI button driver turns the power button into a key event.
 	if ! arm_power_button; then

@@ -12,6 +12,7 @@ import (
 
 	"paddock/library"
 	"paddock/sharing/guesttools"
+	"paddock/sharing/policy"
 	"paddock/ui/clikit"
 	"paddock/ui/vmctl"
 )
@@ -65,6 +66,9 @@ func shareAdd(env Env, args []string) error {
 	}
 	vm, err := lib.GetVM(ctx, rest[0])
 	if err != nil {
+		return err
+	}
+	if _, err := lib.AppendAudit(ctx, policy.ShareChange(vm, s, true)); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s: sharing %s as %q (%s%s)\n", vm.Name, s.HostDir, s.Tag, accessWord(s), keptWord(s))
@@ -150,11 +154,21 @@ func shareRemove(env Env, args []string) error {
 	}
 	defer lib.Close()
 	ctx := context.Background()
-	if err := lib.RemoveShare(ctx, rest[0], rest[1]); err != nil {
-		return err
-	}
 	vm, err := lib.GetVM(ctx, rest[0])
 	if err != nil {
+		return err
+	}
+	if err := lib.RemoveShare(ctx, vm.ID, rest[1]); err != nil {
+		return err
+	}
+	for _, s := range vm.Shares {
+		if s.Tag == rest[1] {
+			if _, err := lib.AppendAudit(ctx, policy.ShareChange(vm, s, false)); err != nil {
+				return err
+			}
+		}
+	}
+	if vm, err = lib.GetVM(ctx, vm.ID); err != nil {
 		return err
 	}
 	if err := vmctl.ApplySharing(ctx, lib, vm); err != nil {
@@ -223,6 +237,11 @@ func clipboardCommand(env Env, args []string) error {
 	if changed {
 		if err := lib.SetSharePolicy(ctx, vm.ID, p); err != nil {
 			return err
+		}
+		if e, ok := policy.ClipboardChange(vm, vm.Sharing, p); ok {
+			if _, err := lib.AppendAudit(ctx, e); err != nil {
+				return err
+			}
 		}
 		if vm, err = lib.GetVM(ctx, vm.ID); err != nil {
 			return err

@@ -154,3 +154,32 @@ func TestGuestToolsCommand(t *testing.T) {
 		t.Fatal("a missing agent was accepted")
 	}
 }
+
+// Opening and closing a channel from the command line is in the audit log, as from the window.
+func TestSharingChangesAreAudited(t *testing.T) {
+	lib := sharingHome(t)
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"clipboard", "deb", "--mode", "both"},
+		{"share", "add", "deb", dir, "--tag", "docs"},
+		{"share", "remove", "deb", "docs"},
+		{"clipboard", "deb", "--mode", "off"},
+		{"clipboard", "deb", "--mode", "off"}, // no change: no entry
+	} {
+		if _, errs, code := run(t, args...); code != 0 {
+			t.Fatalf("%v: %q", args, errs)
+		}
+	}
+	es, err := lib.ListAudit(context.Background(), library.AuditQuery{VM: "deb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, e.Channel+" "+e.Decision)
+	}
+	want := "clipboard revoked, folder revoked, folder granted, clipboard granted"
+	if strings.Join(got, ", ") != want {
+		t.Errorf("audit log, newest first: %q, want %q", strings.Join(got, ", "), want)
+	}
+}

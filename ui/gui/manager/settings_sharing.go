@@ -18,6 +18,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"paddock/library"
+	"paddock/sharing/policy"
 	"paddock/ui/gui/sharingui"
 )
 
@@ -258,36 +259,11 @@ func (p *sharingPage) policyEdited() {
 		if err := lib.SetSharePolicy(ctx, vm.ID, pol); err != nil {
 			return err
 		}
-		if e, ok := clipboardAudit(vm, old, pol); ok {
+		if e, ok := policy.ClipboardChange(vm, old, pol); ok {
 			appendAudit(ctx, lib, e)
 		}
 		return nil
-	}, "Clipboard: "+clipboardWords(pol)+".", nil)
-}
-
-// clipboardAudit is the audit entry for a clipboard policy change; none while the clipboard stays off.
-func clipboardAudit(vm library.VM, old, pol library.SharePolicy) (library.AuditEntry, bool) {
-	if pol.Clipboard == library.ClipboardOff && old.Clipboard == library.ClipboardOff {
-		return library.AuditEntry{}, false
-	}
-	e := library.AuditEntry{VMID: vm.ID, VMName: vm.Name, Channel: sharingui.ChannelClipboard,
-		Direction: string(pol.Clipboard), Rule: "settings changed: " + clipboardWords(pol), Decision: sharingui.DecisionGranted}
-	if pol.Clipboard == library.ClipboardOff {
-		e.Direction, e.Decision = string(old.Clipboard), sharingui.DecisionRevoked
-	}
-	return e, true
-}
-
-func clipboardWords(p library.SharePolicy) string {
-	if p.Clipboard == library.ClipboardOff {
-		return "off"
-	}
-	ask := "without asking"
-	if p.ClipboardAsk {
-		ask = "asking each time"
-	}
-	return fmt.Sprintf("%s, up to %s, %s", sharingui.DirectionText(string(p.Clipboard)),
-		sharingui.FormatSize(p.ClipboardMaxBytes), ask)
+	}, "Clipboard: "+policy.ClipboardWords(pol)+".", nil)
 }
 
 func appendAudit(ctx context.Context, lib *library.Library, e library.AuditEntry) {
@@ -459,29 +435,12 @@ func (p *sharingPage) addShare() {
 		if err != nil {
 			return err
 		}
-		appendAudit(ctx, lib, shareAudit(vm, added, sharingui.DecisionGranted))
+		appendAudit(ctx, lib, policy.ShareChange(vm, added, true))
 		return nil
 	}, fmt.Sprintf("Sharing %s as %q.", filepath.Base(dir), tag), func() {
 		p.folder.SetText("")
 		p.tag.SetText("")
 	})
-}
-
-// shareAudit is the audit entry for a folder share granted or revoked.
-func shareAudit(vm library.VM, s library.Share, decision string) library.AuditEntry {
-	dir, access := "host-to-guest", "read-only"
-	if !s.ReadOnly {
-		dir, access = "both", "read-write"
-	}
-	if s.Transient {
-		access += ", until power-off"
-	}
-	verb := "added"
-	if decision == sharingui.DecisionRevoked {
-		verb = "removed"
-	}
-	return library.AuditEntry{VMID: vm.ID, VMName: vm.Name, Channel: sharingui.ChannelFolder, Direction: dir,
-		Rule: fmt.Sprintf("share %q %s: %s (%s)", s.Tag, verb, s.HostDir, access), Decision: decision}
 }
 
 func (p *sharingPage) removeShare(s library.Share) {
@@ -492,7 +451,7 @@ func (p *sharingPage) removeShare(s library.Share) {
 		if err := lib.RemoveShare(ctx, vm.ID, s.Tag); err != nil {
 			return err
 		}
-		appendAudit(ctx, lib, shareAudit(vm, s, sharingui.DecisionRevoked))
+		appendAudit(ctx, lib, policy.ShareChange(vm, s, false))
 		return nil
 	}, fmt.Sprintf("%q is no longer shared.", s.Tag), nil)
 }

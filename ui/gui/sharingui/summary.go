@@ -11,17 +11,17 @@ import (
 	"time"
 
 	"paddock/library"
+	"paddock/sharing/policy"
 )
 
-// Audit words for sharing changes and typed text. A policy change is recorded next to the crossings it governs,
-// so the log tells when a channel was opened and closed.
+// Audit words for sharing changes and typed text (sharing/policy has them, for the command line too).
 const (
-	ChannelKeystrokes = "keystrokes"
-	ChannelFolder     = "folder"
-	ChannelClipboard  = "clipboard"
+	ChannelKeystrokes = policy.ChannelKeystrokes
+	ChannelFolder     = policy.ChannelFolder
+	ChannelClipboard  = policy.ChannelClipboard
 
-	DecisionGranted = "granted"
-	DecisionRevoked = "revoked"
+	DecisionGranted = policy.DecisionGranted
+	DecisionRevoked = policy.DecisionRevoked
 )
 
 // Summary words what a VM shares, for the badge: "Sharing: clipboard ↔, 2 folders". It is "" when every channel
@@ -59,35 +59,10 @@ func ClipboardArrow(m library.ClipboardMode) string {
 }
 
 // DirectionText words an audit direction for people.
-func DirectionText(dir string) string {
-	switch dir {
-	case "host-to-guest":
-		return "host → guest"
-	case "guest-to-host":
-		return "guest → host"
-	case "both":
-		return "both ways"
-	}
-	return dir
-}
+func DirectionText(dir string) string { return policy.DirectionWords(dir) }
 
 // FormatSize writes a byte count as a person reads it: "512 B", "4 KiB", "1 MiB", "1.5 MiB".
-func FormatSize(n int64) string {
-	units := []struct {
-		shift uint
-		name  string
-	}{{30, "GiB"}, {20, "MiB"}, {10, "KiB"}}
-	for _, u := range units {
-		if n >= 1<<u.shift {
-			v := float64(n) / float64(int64(1)<<u.shift)
-			if n%(1<<u.shift) == 0 {
-				return fmt.Sprintf("%d %s", n>>u.shift, u.name)
-			}
-			return strconv.FormatFloat(v, 'f', 1, 64) + " " + u.name
-		}
-	}
-	return fmt.Sprintf("%d B", n)
-}
+func FormatSize(n int64) string { return policy.SizeWords(n) }
 
 // ParseSize reads a size as FormatSize writes it, or a plain number of bytes; K, KB, M, MB are taken as binary
 // units too.
