@@ -4,6 +4,7 @@
 package linux_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -51,10 +52,14 @@ func whyNot() string {
 	return testenv.WhyNoStockKernel()
 }
 
-// setup builds paddock and the Linux guest (cached by Debian package version).
+// setup builds paddock, paddock-vmm and the Linux guest (cached by Debian package version).
 func setup(tmp string) error {
 	var err error
 	if paddockBin, err = testenv.BuildPaddock(tmp); err != nil {
+		return err
+	}
+	// paddock-vmm beside paddock, as installed: VMs and share servers run as it.
+	if _, err := testenv.BuildLeanVMM(tmp); err != nil {
 		return err
 	}
 	script, err := filepath.Abs("../guest/build-linux-guest.sh")
@@ -107,6 +112,13 @@ func boot(t *testing.T, env []string, name string, cmdline string, extra ...stri
 		"--initrd", filepath.Join(guestDir, "initramfs.cpio.gz"),
 		"--append", strings.TrimSpace(words),
 		"--serial", "stdio"}, extra...)
+	return start(t, env, args...)
+}
+
+// start runs paddock with args (a `paddock run` whose serial console is stdio) as a vm to watch.
+func start(t *testing.T, env []string, args ...string) *vm {
+	t.Helper()
+	ready(t)
 	v := &vm{t: t, env: env, args: args}
 	cmd := exec.Command(paddockBin, args...)
 	cmd.Env = env
@@ -238,11 +250,22 @@ func vmName() string { return fmt.Sprintf("linux%d-%d", os.Getpid(), vmCount.Add
 // paddock runs a paddock command against the running VM, failing the test (with the VM's output) if it fails.
 func (v *vm) paddock(env []string, args ...string) string {
 	v.t.Helper()
-	cmd := exec.Command(paddockBin, args...)
+	out, err := paddockCommand(env, args...)
+	if err != nil {
+		v.t.Fatalf("%v\n%s", err, v.describe())
+	}
+	return out
+}
+
+// paddockCommand runs a paddock command to its end (bounded by the test timeout) and returns its output.
+func paddockCommand(env []string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, paddockBin, args...)
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		v.t.Fatalf("paddock %s: %v\n%s\n%s", strings.Join(args, " "), err, out, v.describe())
+		return string(out), fmt.Errorf("paddock %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return string(out), nil
 }

@@ -24,11 +24,8 @@ func ApplySharing(ctx context.Context, lib *library.Library, vm library.VM) erro
 	if err != nil {
 		return err
 	}
-	cl, err := Dial(vm)
-	if errors.Is(err, ErrNotRunning) {
-		return nil
-	}
-	if err != nil {
+	cl, err := dialRunning(vm)
+	if cl == nil {
 		return err
 	}
 	defer cl.Close()
@@ -58,23 +55,6 @@ func revokeWithdrawnShares(cl *control.Client, vm library.VM) error {
 		if err := cl.RevokeShare(s.Tag); err != nil {
 			return fmt.Errorf("%s: revoking the share %q: %w", vm.Name, s.Tag, err)
 		}
-	}
-	return nil
-}
-
-// RevokeShare tells the VM's running VMM to stop serving the share tagged tag at once (the library no longer
-// offers it). A VM that is not running needs nothing.
-func RevokeShare(vm library.VM, tag string) error {
-	cl, err := Dial(vm)
-	if errors.Is(err, ErrNotRunning) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	if err := cl.RevokeShare(tag); err != nil {
-		return fmt.Errorf("%s: revoking the share %q: %w", vm.Name, tag, err)
 	}
 	return nil
 }

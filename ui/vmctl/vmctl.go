@@ -77,6 +77,16 @@ func Dial(vm library.VM) (*control.Client, error) {
 	return cl, err
 }
 
+// dialRunning connects to the VM if it runs: a nil client and nil error mean it does not, so a change the
+// library holds reaches it at its next start.
+func dialRunning(vm library.VM) (*control.Client, error) {
+	cl, err := Dial(vm)
+	if errors.Is(err, ErrNotRunning) {
+		return nil, nil
+	}
+	return cl, err
+}
+
 // Start starts the VM in its own VMM process and returns once it runs.
 func (c *Controller) Start(ctx context.Context, ref string) (library.VM, error) {
 	vm, err := c.Refresh(ctx, ref)
@@ -327,11 +337,8 @@ func logField(line, key string) string {
 // ChangeMedia puts the ISO at path in the running VM's CD-ROM drive, or with path "" ejects it; the caller
 // records the change in the library. A VM that is not running needs nothing: it starts with the library's ISO.
 func ChangeMedia(vm library.VM, path string) error {
-	cl, err := Dial(vm)
-	if errors.Is(err, ErrNotRunning) {
-		return nil
-	}
-	if err != nil {
+	cl, err := dialRunning(vm)
+	if cl == nil {
 		return err
 	}
 	defer cl.Close()
