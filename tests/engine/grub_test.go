@@ -2,9 +2,12 @@ package engine_test
 
 import (
 	"fmt"
+	"image"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"paddock/tests/media"
 	"paddock/tests/testenv"
@@ -28,6 +31,20 @@ func TestGRUBMenuBootsTheGuestFromTheISO(t *testing.T) {
 	waitForWithin(s, media.GrubMenuEntry, firmwareTimeout())
 	if strings.Contains(s.stdout.String(), "PADDOCK-GUEST-OK") {
 		t.Fatalf("the guest booted before anyone chose the menu entry\n%s", s.describe())
+	}
+	// The menu is on the screen too: its chosen entry is a bar of light cells across the text screen.
+	shot := filepath.Join(t.TempDir(), "menu.png")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		paddock(t, env, "screenshot", name, shot).expectExit(t, 0)
+		cells := highlightedCells(decodePNG(t, shot))
+		if cells >= 40 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no highlighted menu entry on the screen (widest light bar: %d cells)\n%s", cells, s.describe())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	paddock(t, env, "send-keys", name, "enter").expectExit(t, 0)
 	waitForWithin(s, "PADDOCK-GUEST-OK", firmwareTimeout())
@@ -63,4 +80,32 @@ func TestInstalledDiskBootsThroughGRUB(t *testing.T) {
 	if s.wait() != 0 {
 		t.Errorf("the guest powered off, but paddock exited with %d\n%s", s.code, s.describe())
 	}
+}
+
+// highlightedCells is the longest run of character cells, on one text row of the firmware's 80x25 screen, whose
+// pixels are mostly lit: a highlighted menu entry (dark text on a light bar). Text on a dark screen has none.
+func highlightedCells(img image.Image) int {
+	b := img.Bounds()
+	best := 0
+	for row := 0; row < textRows && (row+1)*cellHeight <= b.Dy(); row++ {
+		run := 0
+		for col := 0; col < textColumns && (col+1)*cellWidth <= b.Dx(); col++ {
+			lit := 0
+			for y := row * cellHeight; y < (row+1)*cellHeight; y++ {
+				for x := col * cellWidth; x < (col+1)*cellWidth; x++ {
+					r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+					if r>>8+g>>8+bl>>8 > 3*0x80 {
+						lit++
+					}
+				}
+			}
+			if lit > cellWidth*cellHeight/2 {
+				run++
+				best = max(best, run)
+			} else {
+				run = 0
+			}
+		}
+	}
+	return best
 }

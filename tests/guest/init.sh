@@ -448,8 +448,8 @@ agent_port() {
 	done
 }
 
-# The clipboard: paddock-agent (added to the initramfs by the test) offers paddock.clip= for the host clipboard,
-# then reads the host clipboard back. The host side may attach a little after boot, so each is retried (bounded).
+# The clipboard: paddock-agent (added to the initramfs by the test) reads the host clipboard, then offers
+# paddock.clip= for it. The host side may attach a little after boot, so the first is retried (bounded).
 clip_test() {
 	if [ ! -x /bin/paddock-agent ]; then
 		fail "no /bin/paddock-agent in the initramfs"
@@ -461,22 +461,20 @@ clip_test() {
 		fail "no virtio port named org.paddock.agent.0"
 		return
 	fi
-	text=$(arg paddock.clip)
 	i=0
-	until paddock-agent -port "$port" -timeout 20s clip set "$text"; do
+	until got=$(paddock-agent -port "$port" -timeout 20s clip get); do
 		i=$((i + 1))
 		if [ $i -ge 6 ]; then
-			fail "clip set did not reach the host"
+			fail "clip get found no host"
 			return
 		fi
 		sleep 1
 	done
-	echo "PADDOCK-TEST clip SET"
-	if got=$(paddock-agent -port "$port" -timeout 20s clip get); then
-		echo "PADDOCK-CLIP host=$got"
+	echo "PADDOCK-CLIP host=$got"
+	if paddock-agent -port "$port" -timeout 20s clip set "$(arg paddock.clip)"; then
 		pass "port=$port"
 	else
-		fail "clip get failed"
+		fail "clip set failed"
 	fi
 }
 

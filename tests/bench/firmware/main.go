@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -135,6 +136,9 @@ func run(runs int, timeout time.Duration) error {
 	return nil
 }
 
+// terminalCodes are the escape sequences the firmware's serial mirror puts among the characters of its screen.
+var terminalCodes = regexp.MustCompile(`\x1b(\[[0-9;?]*[A-Za-z]|.)`)
+
 // timeTo starts argv and returns how long until its serial output shows marker.
 func timeTo(argv []string, marker string, timeout time.Duration) (time.Duration, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -163,7 +167,7 @@ func timeTo(argv []string, marker string, timeout time.Duration) (time.Duration,
 		for {
 			n, err := r.Read(buf)
 			seen.Write(buf[:n])
-			if strings.Contains(seen.String(), marker) {
+			if strings.Contains(terminalCodes.ReplaceAllString(seen.String(), ""), marker) {
 				found <- time.Since(began)
 				return
 			}
