@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"paddock/engine/jail"
@@ -11,9 +12,6 @@ import (
 	"paddock/engine/machine"
 	"paddock/ui/clikit"
 )
-
-// The SeaBIOS image firmware boot will need, from Debian's seabios package.
-const seabiosPath = "/usr/share/seabios/bios.bin"
 
 type check struct {
 	level string // OK, WARN, FAIL
@@ -91,10 +89,12 @@ func doctorChecks(kvmPath string) []check {
 		add("WARN", "hardware virtualization", a.Describe()+"; the engine picks the baseline CPU model")
 	}
 	add(sandboxCheck())
-	if _, err := os.Stat(seabiosPath); err == nil {
-		add("OK", "SeaBIOS firmware", seabiosPath)
+	if fw, err := machine.FindFirmware(); err != nil {
+		add("WARN", "SeaBIOS firmware", err.Error()+": needed to boot ISOs and installed disks")
+	} else if vga := filepath.Join(filepath.Dir(fw), "vgabios-ramfb.bin"); !regularFile(vga) {
+		add("WARN", "SeaBIOS firmware", fw+", but no "+vga+": firmware boot shows nothing on the screen")
 	} else {
-		add("WARN", "SeaBIOS firmware", seabiosPath+" missing: install Debian's seabios package to boot ISOs and disks")
+		add("OK", "SeaBIOS firmware", fw+", with its display "+vga)
 	}
 	if avail, err := machine.HostAvailableMiB(); err != nil {
 		add("WARN", "free memory", err.Error())
@@ -104,4 +104,9 @@ func doctorChecks(kvmPath string) []check {
 		add("OK", "free memory", fmt.Sprintf("%d MiB available for guests", avail))
 	}
 	return out
+}
+
+func regularFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }
