@@ -45,6 +45,8 @@ const (
 	OpStatus   = "status"   // -> Status
 	OpStop     = "stop"     // press the ACPI power button
 	OpPowerOff = "poweroff" // immediate power off
+	OpPause    = "pause"    // hold the vCPUs (-> Status)
+	OpResume   = "resume"   // let a paused VM run again (-> Status)
 	// OpScreenshot -> Screenshot.
 	OpScreenshot = "screenshot"
 	// OpSendKeys types keys (SendKeysArgs).
@@ -128,6 +130,7 @@ type PointerArgs struct {
 const (
 	StateStarting = "starting"
 	StateRunning  = "running"
+	StatePaused   = "paused"
 	StateStopping = "stopping"
 	StateStopped  = "stopped"
 	StateCrashed  = "crashed"

@@ -80,6 +80,7 @@ type Machine struct {
 	clip    agentLink   // the clipboard channel (clipboard.go)
 
 	bootWatch bootWatch // what the firmware says of its boot attempts
+	pause     pauseGate // holds the vCPUs while the VM is paused
 }
 
 // SetSandbox records how the VM's process is confined, for status reports.
@@ -244,6 +245,9 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 		m.boots++
 		m.cur = b
 		m.state = control.StateRunning
+		if m.paused() { // a reboot while paused stays paused
+			m.state = control.StatePaused
+		}
 		m.mu.Unlock()
 
 		ev, err := b.run(ctx)
@@ -284,13 +288,16 @@ func (m *Machine) setState(s string, err error) {
 // PowerButton presses the ACPI power button; a guest that listens shuts down cleanly.
 func (m *Machine) PowerButton() error {
 	m.mu.Lock()
-	running := m.cur != nil
-	if running {
+	running, paused := m.cur != nil, m.paused()
+	if running && !paused {
 		m.state = control.StateStopping
 	}
 	m.mu.Unlock()
 	if !running {
 		return errNotRunning
+	}
+	if paused {
+		return errPaused
 	}
 	m.legacy.pressPowerButton()
 	return nil
@@ -343,6 +350,16 @@ func (m *Machine) Handle(op string, args json.RawMessage) (any, error) {
 		return m.Status(), nil
 	case control.OpPowerOff:
 		m.PowerOff()
+		return m.Status(), nil
+	case control.OpPause:
+		if err := m.Pause(); err != nil {
+			return nil, err
+		}
+		return m.Status(), nil
+	case control.OpResume:
+		if err := m.Resume(); err != nil {
+			return nil, err
+		}
 		return m.Status(), nil
 	case control.OpScreenshot:
 		png, err := m.ScreenshotPNG()

@@ -52,9 +52,18 @@ func (b *boot) runVCPU(t *vcpuThread) {
 		if b.stopping.Load() {
 			return
 		}
+		b.holdIfPaused()
+		if b.stopping.Load() {
+			return
+		}
 		err := t.cpu.Run()
 		if err != nil {
 			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+				// A kick: for a stop (seen at the top of the loop), or a pause (its flag was set before the
+				// kick, so the loop parks). Either way the kick is spent.
+				if !b.stopping.Load() {
+					t.cpu.SetImmediateExit(false)
+				}
 				continue
 			}
 			b.finish(eventFailure, fmt.Errorf("vCPU %d: KVM_RUN: %w", t.cpu.ID(), err))

@@ -135,3 +135,34 @@ func TestStopForce(t *testing.T) {
 		t.Errorf("the guest was not stopped by force but quit by itself\n%s", s.describe())
 	}
 }
+
+// A paused VM runs no guest code: keys typed into it wait, and reach the guest once it is resumed. The power
+// button is refused while paused (the guest could not answer it); a paused VM still powers off at once.
+func TestPauseAndResume(t *testing.T) {
+	requireKVM(t)
+	env := newEnv(t)
+	name := vmName()
+	s := start(t, env, "run", "--kernel", buildGuest(t, "kbdecho"), "--serial", "stdio", "--name", name, "--cpus", "2")
+	s.waitFor("KBD-READY")
+	paddock(t, env, "pause", name).expectExit(t, 0)
+	if got := statusLine(t, env, name, "state"); got != "paused" {
+		t.Errorf("status says %q, want paused", got)
+	}
+	paddock(t, env, "send-keys", name, "a").expectExit(t, 0)
+	time.Sleep(500 * time.Millisecond)
+	if got := scanCodes(t, s); len(got) != 0 {
+		t.Fatalf("a paused guest read %s\n%s", hexBytes(got), s.describe())
+	}
+	paddock(t, env, "stop", name).expectCleanFailure(t, "paused")
+	paddock(t, env, "resume", name).expectExit(t, 0)
+	got := waitScanCodes(t, s, 2)
+	sameBytes(t, "a key typed while paused", got, []byte{0x1e, 0x9e})
+	if got := statusLine(t, env, name, "state"); got != "running" {
+		t.Errorf("after resume status says %q", got)
+	}
+	paddock(t, env, "pause", name).expectExit(t, 0)
+	paddock(t, env, "stop", "--force", name).expectExit(t, 0)
+	if code := s.wait(); code != 0 {
+		t.Errorf("a paused VM powered off with status %d\n%s", code, s.describe())
+	}
+}

@@ -28,6 +28,8 @@ func commands() map[string]command {
 		"run":         {"start an ad-hoc VM in the foreground, serial console on this terminal", runCommand},
 		"status":      {"show a running VM's state, uptime, vCPUs and memory", statusCommand},
 		"stop":        {"press a running VM's power button (--force: power it off at once)", stopCommand},
+		"pause":       {"hold a running VM's CPUs (resume continues it)", pauseCommand},
+		"resume":      {"let a paused VM run again", resumeCommand},
 		"doctor":      {"check this host can run VMs, and how fast", doctorCommand},
 		"screenshot":  {"save a running VM's screen as a PNG file", screenshotCommand},
 		"send-keys":   {"type keys or text into a running VM's keyboard", sendKeysCommand},

@@ -104,3 +104,29 @@ func stopCommand(env Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "%s: power button pressed; the guest is shutting down\n", name)
 	return nil
 }
+
+func pauseCommand(env Env, args []string) error {
+	return pauseOrResume(env, "pause", control.OpPause, args, "paused")
+}
+
+func resumeCommand(env Env, args []string) error {
+	return pauseOrResume(env, "resume", control.OpResume, args, "running")
+}
+
+func pauseOrResume(env Env, cmd, op string, args []string, done string) error {
+	fs := newFlagSet(env, cmd, "NAME")
+	name, err := oneName(fs, args)
+	if err != nil {
+		return err
+	}
+	c, err := dialVM(name)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Call(op, nil, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s: %s\n", name, done)
+	return nil
+}

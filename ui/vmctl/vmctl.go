@@ -234,8 +234,8 @@ func (c *Controller) Refresh(ctx context.Context, ref string) (library.VM, error
 	if vm.State == library.StateStarting && time.Since(vm.StateChanged) < StartGrace {
 		return vm, nil
 	}
-	if c.alive(vm) {
-		return vm, nil
+	if alive, vmmState := c.alive(vm); alive {
+		return c.followPause(ctx, vm, vmmState)
 	}
 	state, why := c.lastOutcome(vm)
 	if err := c.lib.SetState(ctx, vm.ID, state, why); err != nil {
@@ -248,7 +248,7 @@ func (c *Controller) Refresh(ctx context.Context, ref string) (library.VM, error
 // alive says whether the VM's VMM still runs it. Only a socket nobody listens on (twice, a moment apart) or a
 // VMM that says its guest has ended counts as gone: a busy host that answers slowly must not make a running VM
 // look crashed.
-func (c *Controller) alive(vm library.VM) bool {
+func (c *Controller) alive(vm library.VM) (bool, string) {
 	for attempt := 0; attempt < 2; attempt++ {
 		if attempt > 0 {
 			time.Sleep(200 * time.Millisecond)
@@ -258,21 +258,68 @@ func (c *Controller) alive(vm library.VM) bool {
 			if errors.Is(err, ErrNotRunning) {
 				continue
 			}
-			return true // cannot tell; keep the record as it is
+			return true, "" // cannot tell; keep the record as it is
 		}
 		var st control.Status
 		err = cl.Call(control.OpStatus, nil, &st)
 		cl.Close()
 		switch {
 		case err == nil:
-			return st.State != control.StateStopped && st.State != control.StateCrashed
+			return st.State != control.StateStopped && st.State != control.StateCrashed, st.State
 		case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 			continue // it hung up: it may be going away
 		default:
-			return true
+			return true, ""
 		}
 	}
-	return false
+	return false, ""
+}
+
+// followPause records a running VM as paused, or running again, as its VMM says (whoever paused it).
+func (c *Controller) followPause(ctx context.Context, vm library.VM, vmmState string) (library.VM, error) {
+	var want library.State
+	switch {
+	case vmmState == control.StatePaused && vm.State == library.StateRunning:
+		want = library.StatePaused
+	case vmmState == control.StateRunning && vm.State == library.StatePaused:
+		want = library.StateRunning
+	default:
+		return vm, nil
+	}
+	if err := c.lib.SetState(ctx, vm.ID, want, ""); err != nil {
+		return vm, err
+	}
+	return c.lib.GetVM(ctx, vm.ID)
+}
+
+// Pause holds the VM's vCPUs (resume with Resume); its devices and window stay.
+func (c *Controller) Pause(ctx context.Context, ref string) (library.VM, error) {
+	return c.pauseOrResume(ctx, ref, control.OpPause)
+}
+
+// Resume lets a paused VM run again.
+func (c *Controller) Resume(ctx context.Context, ref string) (library.VM, error) {
+	return c.pauseOrResume(ctx, ref, control.OpResume)
+}
+
+func (c *Controller) pauseOrResume(ctx context.Context, ref, op string) (library.VM, error) {
+	vm, err := c.Refresh(ctx, ref)
+	if err != nil {
+		return vm, err
+	}
+	if !vm.State.Active() {
+		return vm, fmt.Errorf("%s: %w", vm.Name, ErrNotRunning)
+	}
+	cl, err := Dial(vm)
+	if err != nil {
+		return vm, err
+	}
+	defer cl.Close()
+	var st control.Status
+	if err := cl.Call(op, nil, &st); err != nil {
+		return vm, fmt.Errorf("%s: %w", vm.Name, err)
+	}
+	return c.followPause(ctx, vm, st.State)
 }
 
 // List reads every VM, refreshed.

@@ -102,6 +102,7 @@ type Manager struct {
 	list                                                   *widget.List
 	empty                                                  *widget.Label
 	newBtn, startBtn, shutdownBtn, powerOffBtn, displayBtn *widget.Button
+	pauseBtn                                               *widget.Button // Pause, or Resume for a paused VM
 	settingsBtn, deleteBtn                                 *widget.Button
 	notice                                                 *widget.Label
 	noticeBox                                              *fyne.Container
@@ -202,10 +203,11 @@ func (m *Manager) build() fyne.CanvasObject {
 	m.startBtn = widget.NewButtonWithIcon("Start", theme.MediaPlayIcon(), func() { m.Start(m.selected) })
 	m.shutdownBtn = widget.NewButtonWithIcon("Shut down", theme.LogoutIcon(), func() { m.Stop(m.selected, false) })
 	m.powerOffBtn = widget.NewButtonWithIcon("Power off", theme.MediaStopIcon(), func() { m.Stop(m.selected, true) })
+	m.pauseBtn = widget.NewButtonWithIcon("Pause", theme.MediaPauseIcon(), func() { m.TogglePause(m.selected) })
 	m.displayBtn = widget.NewButtonWithIcon("Open display", theme.ComputerIcon(), func() { m.OpenDisplay(m.selected) })
 	m.settingsBtn = widget.NewButtonWithIcon("Settings", theme.SettingsIcon(), func() { m.OpenSettings(m.selected) })
 	m.deleteBtn = widget.NewButtonWithIcon("Delete", theme.DeleteIcon(), func() { m.AskDelete(m.selected) })
-	toolbar := container.NewHBox(m.newBtn, widget.NewSeparator(), m.startBtn, m.shutdownBtn, m.powerOffBtn,
+	toolbar := container.NewHBox(m.newBtn, widget.NewSeparator(), m.startBtn, m.pauseBtn, m.shutdownBtn, m.powerOffBtn,
 		m.displayBtn, m.settingsBtn, m.deleteBtn)
 
 	m.list = widget.NewList(
@@ -336,7 +338,16 @@ func (m *Manager) updateButtons() {
 	}
 	active := ok && vm.State.Active()
 	set(m.startBtn, ok && !active)
-	set(m.shutdownBtn, active)
+	paused := ok && vm.State == library.StatePaused
+	set(m.pauseBtn, ok && (vm.State == library.StateRunning || paused))
+	if paused {
+		m.pauseBtn.SetText("Resume")
+		m.pauseBtn.SetIcon(theme.MediaPlayIcon())
+	} else {
+		m.pauseBtn.SetText("Pause")
+		m.pauseBtn.SetIcon(theme.MediaPauseIcon())
+	}
+	set(m.shutdownBtn, active && !paused)
 	set(m.powerOffBtn, active)
 	set(m.displayBtn, ok && (vm.State == library.StateRunning || vm.State == library.StatePaused))
 	set(m.settingsBtn, ok)
@@ -592,6 +603,34 @@ func (m *Manager) Stop(id string, force bool) {
 			m.showNotice(vm.Name+" was powered off.", false)
 		default:
 			m.showNotice(vm.Name+" was asked to shut down; the guest decides when.", false)
+		}
+	})
+}
+
+// TogglePause pauses a running VM, or resumes a paused one.
+func (m *Manager) TogglePause(id string) {
+	vm, ok := m.vm(id)
+	if !ok || m.busy[id] != "" {
+		return
+	}
+	resume := vm.State == library.StatePaused
+	verb, what, act := "pause", "Pausing…", m.ctl.Pause
+	if resume {
+		verb, what, act = "resume", "Resuming…", m.ctl.Resume
+	}
+	m.setBusy(id, what)
+	background(m, func(ctx context.Context) (library.VM, error) {
+		return act(ctx, id)
+	}, func(_ library.VM, err error) {
+		m.setBusy(id, "")
+		m.requestRefresh()
+		switch {
+		case err != nil:
+			m.showNotice(fmt.Sprintf("Could not %s %s: %s", verb, vm.Name, err), true)
+		case resume:
+			m.showNotice(vm.Name+" is running again.", false)
+		default:
+			m.showNotice(vm.Name+" is paused.", false)
 		}
 	})
 }

@@ -124,6 +124,20 @@ func TestRealVMFromTheWindow(t *testing.T) {
 		t.Error("the row does not show the thumbnail")
 	}
 
+	// Pause and resume: the row and the button follow.
+	test.Tap(h.m.pauseBtn)
+	h.pump("the pause", func() bool { return h.m.busy[vm.ID] == "" })
+	h.waitState(vm.ID, library.StatePaused)
+	if got := h.row("pattern").state.Text; got != "Paused" || h.m.pauseBtn.Text != "Resume" {
+		t.Errorf("paused: row says %q, button %q", got, h.m.pauseBtn.Text)
+	}
+	test.Tap(h.m.pauseBtn)
+	h.pump("the resume", func() bool { return h.m.busy[vm.ID] == "" })
+	h.waitState(vm.ID, library.StateRunning)
+	if h.m.pauseBtn.Text != "Pause" {
+		t.Errorf("after resume the button says %q", h.m.pauseBtn.Text)
+	}
+
 	// Power off: stopped.
 	test.Tap(h.m.powerOffBtn)
 	h.pump("the power off", func() bool { return h.m.busy[vm.ID] == "" })
