@@ -31,6 +31,7 @@ var ansiEscape = regexp.MustCompile(`\x1b(\[[0-9;?]*[A-Za-z]|.)`)
 // screenshot holds the same lines, character cell for character cell (letters where the serial text has letters,
 // blanks where it has spaces), light grey on black, and nothing else.
 func TestSeaBIOSScreenOnRamfb(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("firmware boot takes seconds to tens of seconds; skipped in short mode")
 	}
@@ -106,6 +107,7 @@ func TestSeaBIOSScreenOnRamfb(t *testing.T) {
 // SeaBIOS installs the engine's own ACPI tables from fw_cfg: its debug log (port 0x402, logged at debug level)
 // finds the FADT through the XSDT and parses a DSDT of exactly the engine's DSDT's length.
 func TestSeaBIOSFindsEngineACPITables(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("firmware boot takes seconds to tens of seconds; skipped in short mode")
 	}

@@ -13,12 +13,14 @@ import (
 // seabiosImages are Debian's SeaBIOS builds: the 128 KiB one and the 256 KiB one QEMU loads by default.
 var seabiosImages = []string{"/usr/share/seabios/bios.bin", "/usr/share/seabios/bios-256k.bin"}
 
-// firmwareTimeout bounds a firmware boot: SeaBIOS runs emulated on a software KVM.
+// firmwareTimeout bounds a firmware boot: SeaBIOS runs emulated on a software KVM. The firmware tests run in
+// parallel with each other (t.Parallel): each is a long boot on one vCPU, so two of them share two cores well.
 func firmwareTimeout() time.Duration { return max(runTimeout(), 120*time.Second) }
 
 // With --firmware and an empty disk, SeaBIOS starts, prints its banner on the serial console, finds nothing to boot
 // and, after its retry wait, resets the machine; with --no-reboot that reset ends the run cleanly.
 func TestSeaBIOSFindsNoBootableDevice(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("firmware boot takes seconds to tens of seconds; skipped in short mode")
 	}
@@ -87,6 +89,7 @@ func TestRunRefusesMalformedFirmware(t *testing.T) {
 // An ISO with no El Torito boot record in the CD-ROM drive: SeaBIOS finds the drive (virtio-scsi), tries it first
 // when there is no disk, and says plainly that it cannot boot from it, then moves on.
 func TestSeaBIOSReportsAnUnbootableISO(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("firmware boot takes seconds to tens of seconds; skipped in short mode")
 	}
@@ -114,6 +117,7 @@ func TestSeaBIOSReportsAnUnbootableISO(t *testing.T) {
 // The boot order of a VM with a disk and an installer: the disk first (an installed system boots), then the CD; and
 // the CD first when the user says so (SeaBIOS on its own would try the disk first).
 func TestSeaBIOSBootOrder(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("firmware boot takes seconds to tens of seconds; skipped in short mode")
 	}

@@ -17,6 +17,7 @@ import (
 // Enter typed on the PS/2 keyboard boots the menu entry's kernel through GRUB's `linux` command, and the guest
 // reports on COM1 the command line GRUB gave it.
 func TestGRUBMenuBootsTheGuestFromTheISO(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("firmware and boot-loader code is emulated on a software KVM: tens of seconds; skipped in short mode")
 	}
@@ -60,6 +61,7 @@ func TestGRUBMenuBootsTheGuestFromTheISO(t *testing.T) {
 // A disk made bootable the way an installer does it (GRUB in the MBR and its gap, /boot on a FAT partition): with
 // no ISO, the VM boots from that disk alone, through GRUB's menu, to the guest.
 func TestInstalledDiskBootsThroughGRUB(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("firmware and boot-loader code is emulated on a software KVM: tens of seconds; skipped in short mode")
 	}

@@ -28,6 +28,7 @@ func statusLine(t *testing.T, env []string, name, key string) string {
 // A running library VM's ISO is ejected and another inserted with `paddock edit`: the VM's drive follows at once,
 // and the library keeps the change for the next start.
 func TestISOChangesInARunningVM(t *testing.T) {
+	t.Parallel()
 	requireKVM(t)
 	testenv.RequireFirmware(t)
 	first, second := media.Get(t, media.Grub()), media.Get(t, media.DebianNetinst())
@@ -53,6 +54,7 @@ func TestISOChangesInARunningVM(t *testing.T) {
 
 // A VM with nothing bootable says so in `paddock status`, with what the firmware tried, while it keeps retrying.
 func TestNothingBootableShowsInStatus(t *testing.T) {
+	t.Parallel()
 	requireKVM(t)
 	testenv.RequireFirmware(t)
 	disk := filepath.Join(t.TempDir(), "blank.img")
