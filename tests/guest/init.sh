@@ -449,7 +449,8 @@ agent_port() {
 }
 
 # The clipboard: paddock-agent (added to the initramfs by the test) reads the host clipboard, then offers
-# paddock.clip= for it. The host side may attach a little after boot, so the first is retried (bounded).
+# paddock.clip= for it. The host side may attach a little after boot, and re-attaches after each program closes
+# the port, so each is retried (bounded).
 clip_test() {
 	if [ ! -x /bin/paddock-agent ]; then
 		fail "no /bin/paddock-agent in the initramfs"
@@ -471,11 +472,16 @@ clip_test() {
 		sleep 1
 	done
 	echo "PADDOCK-CLIP host=$got"
-	if paddock-agent -port "$port" -timeout 20s clip set "$(arg paddock.clip)"; then
-		pass "port=$port"
-	else
-		fail "clip set failed"
-	fi
+	i=0
+	until paddock-agent -port "$port" -timeout 20s clip set "$(arg paddock.clip)"; do
+		i=$((i + 1))
+		if [ $i -ge 3 ]; then
+			fail "clip set failed"
+			return
+		fi
+		sleep 1
+	done
+	pass "port=$port"
 }
 
 for m in $(cat /etc/modules.order); do
