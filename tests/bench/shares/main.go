@@ -25,8 +25,9 @@ import (
 func main() {
 	sizeMiB := flag.Int("size", 1024, "size of the big file in MiB")
 	files := flag.Int("files", 10000, "small files to create")
+	base := flag.String("dir", "", "where the shared folder goes (default: the temp dir; /dev/shm leaves the disk out)")
 	flag.Parse()
-	if err := run(int64(*sizeMiB)<<20, *files); err != nil {
+	if err := run(*base, int64(*sizeMiB)<<20, *files); err != nil {
 		fmt.Fprintln(os.Stderr, "shares:", err)
 		os.Exit(1)
 	}
@@ -35,8 +36,8 @@ func main() {
 	}
 }
 
-func run(size int64, files int) error {
-	dir, err := os.MkdirTemp("", "paddock-shares-bench-")
+func run(base string, size int64, files int) error {
+	dir, err := os.MkdirTemp(base, "paddock-shares-bench-")
 	if err != nil {
 		return err
 	}
