@@ -14,7 +14,9 @@ import (
 
 // StartXvfb starts a private X server, lets Xvfb pick a free display number, and points DISPLAY at it for the rest
 // of the test, at the end of which the server is killed. The screen is width x height at 24 bits, so guest
-// colours reach a capture unchanged. It returns the display, ":N".
+// colours reach a capture unchanged. It returns the display, ":N". The server never resets: by default Xvfb starts
+// afresh whenever its last client leaves, and a program that checks the display before opening its window (as
+// Paddock does) would then find the server gone for a moment.
 func StartXvfb(tb testing.TB, width, height int) string {
 	tb.Helper()
 	r, w, err := os.Pipe()
@@ -24,7 +26,7 @@ func StartXvfb(tb testing.TB, width, height int) string {
 	defer r.Close()
 	var stderr SyncBuffer
 	cmd := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", fmt.Sprintf("%dx%dx24", width, height),
-		"-nolisten", "tcp", "+xinerama")
+		"-nolisten", "tcp", "+xinerama", "-noreset")
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.Stderr = &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
