@@ -40,7 +40,8 @@ var clipboardModes = []struct {
 
 // SharingNote heads the Sharing page.
 const SharingNote = "Everything here is off until you turn it on, applies at once (also to a running VM) and is " +
-	"recorded in the VM's audit log."
+	"recorded in the VM's audit log. A folder added while the VM runs is offered from its next start; removing " +
+	"one takes it away at once."
 
 // sharingPage is the settings window's Sharing page: the clipboard's mode, size cap and confirmation, and the
 // folders the VM may mount. Each change is saved, audited and pushed to a running VM at once.
@@ -437,10 +438,18 @@ func (p *sharingPage) addShare() {
 		}
 		appendAudit(ctx, lib, policy.ShareChange(vm, added, true))
 		return nil
-	}, fmt.Sprintf("Sharing %s as %q.", filepath.Base(dir), tag), func() {
+	}, fmt.Sprintf("Sharing %s as %q%s.", filepath.Base(dir), tag, fromNextStart(p.s.vm)), func() {
 		p.folder.SetText("")
 		p.tag.SetText("")
 	})
+}
+
+// fromNextStart says when a folder added now reaches the guest.
+func fromNextStart(vm library.VM) string {
+	if vm.State.Active() {
+		return " from the VM's next start"
+	}
+	return ""
 }
 
 func (p *sharingPage) removeShare(s library.Share) {
