@@ -327,7 +327,7 @@ func auditCommand(env Env, args []string) error {
 func guestToolsCommand(env Env, args []string) error {
 	fs := newFlagSet(env, "guest-tools", "[--output PATH] [--agent PATH]")
 	output := fs.String("output", "paddock-guest-tools.iso", "write the image to `PATH`")
-	agentPath := fs.String("agent", "", "the static paddock-agent `program` (default: the one beside paddock)")
+	agentPath := fs.String("agent", "", "the static paddock-agent `program` (default: the one beside paddock, or the installed one)")
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -336,9 +336,9 @@ func guestToolsCommand(env Env, args []string) error {
 		return usageError{Msg: "takes no arguments"}
 	}
 	if *agentPath == "" {
-		p, ok := clikit.Beside(guesttools.AgentName)
+		p, ok := findAgent()
 		if !ok {
-			return errors.New("no paddock-agent beside this program: build it (CGO_ENABLED=0 go build -o bin/paddock-agent ./sharing/agent/cmd/paddock-agent) or give --agent PATH")
+			return errors.New("no paddock-agent beside this program or in ../" + installedAgentDir + ": build it (CGO_ENABLED=0 go build -o bin/paddock-agent ./sharing/agent/cmd/paddock-agent) or give --agent PATH")
 		}
 		*agentPath = p
 	}

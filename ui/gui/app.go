@@ -7,6 +7,7 @@ import (
 
 	"fyne.io/fyne/v2/app"
 
+	"paddock/assets"
 	"paddock/library"
 	"paddock/ui/clikit"
 	"paddock/ui/gui/manager"
@@ -43,6 +44,7 @@ func run() error {
 		return err
 	}
 	a := app.NewWithID(viewer.AppID)
+	a.SetIcon(assets.Icon())
 	m := manager.New(a, vmctl.New(lib, program), manager.Options{})
 	m.Show()
 	a.Run()

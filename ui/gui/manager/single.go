@@ -5,6 +5,7 @@ import (
 
 	"fyne.io/fyne/v2"
 
+	"paddock/assets"
 	"paddock/library"
 	"paddock/ui/vmctl"
 )
@@ -14,6 +15,7 @@ import (
 // ISO) but no library window: what `paddock start` and `paddock view NAME` show. It returns once the window is
 // closed or the VM ends; the VM keeps running after a close.
 func ShowVM(a fyne.App, ctl *vmctl.Controller, id string) error {
+	a.SetIcon(assets.Icon())
 	m := New(a, ctl, Options{onlyVM: id, NoDisplayOnStart: true})
 	a.Run()
 	m.Close()

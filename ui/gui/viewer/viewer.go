@@ -9,6 +9,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
 
+	"paddock/assets"
 	"paddock/engine/control"
 	"paddock/ui/clikit"
 	"paddock/ui/gui/vmwindow"
@@ -35,6 +36,7 @@ func Run(path, name string, powerOffOnClose bool) error {
 		return err
 	}
 	a := app.NewWithID(AppID)
+	a.SetIcon(assets.Icon())
 	w := vmwindow.New(a, name, console, vmwindow.Options{OnClose: func() {
 		if powerOffOnClose {
 			_ = watch.Call(control.OpPowerOff, nil, nil)
