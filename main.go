@@ -18,6 +18,10 @@ func main() {
 		// The manager window: the library, and windows on running VMs.
 		os.Exit(gui.Main(os.Stderr))
 	}
+	if len(args) == 1 && !cli.IsCommand(args[0]) && isFile(args[0]) && gui.Available() {
+		// "Open with Paddock" on an ISO: the manager window, with the New VM wizard on that ISO.
+		os.Exit(gui.Main(os.Stderr, args[0]))
+	}
 	if len(args) > 0 && args[0] == "vmm" {
 		// A VM's own process, started by `paddock start` or the manager window.
 		os.Exit(vmm.Main(args[1:], os.Stderr))
@@ -27,4 +31,9 @@ func main() {
 		os.Exit(shareserver.Main(args[1:], os.Stderr))
 	}
 	os.Exit(cli.Main(cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, args))
+}
+
+func isFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }

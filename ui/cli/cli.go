@@ -63,6 +63,12 @@ func Main(env Env, args []string) int {
 	return clikit.Report(env, args[0], cmd.run(env, args[1:]))
 }
 
+// IsCommand says whether name is one of paddock's commands (so not, say, a file to open).
+func IsCommand(name string) bool {
+	_, ok := commands()[name]
+	return ok || name == "help" || name == "vmm" || name == "share-server"
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: paddock COMMAND [OPTIONS]")
 	fmt.Fprintln(w, "\nCommands:")

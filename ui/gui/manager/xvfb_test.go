@@ -13,6 +13,7 @@ import (
 	"paddock/tests/displayengine"
 	"paddock/tests/guests"
 	gh "paddock/tests/gui/harness"
+	"paddock/tests/media"
 	"paddock/tests/testenv"
 )
 
@@ -210,5 +211,21 @@ func TestStartOpensTheVMWindowUnderXvfb(t *testing.T) {
 	}
 	if code, ended := start.Wait(gh.Timeout()); !ended || code != 0 {
 		t.Fatalf("after the VM ended, paddock start: ended %v, status %d\n%s", ended, code, start.Describe())
+	}
+}
+
+// `paddock FILE.iso` (a file manager's "Open with Paddock") opens the library window with the New VM wizard on
+// that ISO; `paddock` with a command name still runs the command.
+func TestOpenAnISOUnderXvfb(t *testing.T) {
+	gh.RequireGUITools(t)
+	bin := paddockBinary(t)
+	iso := media.Get(t, media.DebianNetinst())
+	gh.StartXvfb(t, 1280, 800)
+	env := gh.Env(t)
+	gui := gh.Start(t, bin, env, iso)
+	gh.FindWindow(t, gui, "New VM")
+	gh.FindWindow(t, gui, Title)
+	if code, out, errOut := gh.Run(t, bin, env, "list"); code != 0 {
+		t.Fatalf("paddock list beside the window: status %d\n%s%s", code, out, errOut)
 	}
 }
