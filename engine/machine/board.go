@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -52,6 +53,7 @@ type legacyDevices struct {
 
 	postCodes  *sink.Sink
 	sysControl *syscontrol.PortA
+	sharesMu   sync.Mutex      // guards shares: shares are added and revoked while the VM runs
 	shares     []*sharedFolder // folder shares' connections to their servers
 }
 

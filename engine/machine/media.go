@@ -88,6 +88,9 @@ func (m *Machine) MediaPath() string {
 
 // HandleFiles serves the control requests that come with open files.
 func (m *Machine) HandleFiles(op string, args json.RawMessage, files []*os.File) (any, error) {
+	if op == control.OpAddShare {
+		return m.handleAddShare(args, files)
+	}
 	if op != control.OpChangeMedia {
 		for _, f := range files {
 			f.Close()

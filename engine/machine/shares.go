@@ -63,7 +63,7 @@ func closeSharedFolders(folders []*sharedFolder) {
 // attachShares adds one virtio-9p device per share, except those revoked: a guest that boots after a share was
 // revoked does not see it at all.
 func (m *Machine) attachShares(add func(virtio.Device, string) error) error {
-	for _, f := range m.legacy.shares {
+	for _, f := range m.sharedFolders() {
 		if errors.Is(f.conn.Err(), ninep.ErrRevoked) {
 			continue
 		}
@@ -81,7 +81,7 @@ func (m *Machine) attachShares(add func(virtio.Device, string) error) error {
 // RevokeShare ends the share with tag at once: its server sees the connection close and exits, and every later
 // request from the guest fails with EIO.
 func (m *Machine) RevokeShare(tag string) error {
-	for _, f := range m.legacy.shares {
+	for _, f := range m.sharedFolders() {
 		if f.tag == tag {
 			f.conn.Revoke()
 			m.log.Info("share revoked", "share", tag)
@@ -101,9 +101,63 @@ func (m *Machine) handleRevokeShare(args json.RawMessage) (any, error) {
 
 // Shares lists the VM's folder shares and whether each is still served.
 func (m *Machine) Shares() []control.ShareState {
-	out := make([]control.ShareState, 0, len(m.legacy.shares))
-	for _, f := range m.legacy.shares {
+	folders := m.sharedFolders()
+	out := make([]control.ShareState, 0, len(folders))
+	for _, f := range folders {
 		out = append(out, control.ShareState{Tag: f.tag, ReadOnly: f.readOnly, Revoked: errors.Is(f.conn.Err(), ninep.ErrRevoked)})
 	}
 	return out
+}
+
+// sharedFolders is the VM's shares as they are now.
+func (m *Machine) sharedFolders() []*sharedFolder {
+	m.legacy.sharesMu.Lock()
+	defer m.legacy.sharesMu.Unlock()
+	return append([]*sharedFolder(nil), m.legacy.shares...)
+}
+
+// AddShare adds a folder share to the running VM. A virtio device cannot appear in a running guest (there is no
+// PCI hotplug here), so the guest finds it from its next boot (a reboot will do); a revoked share's tag may be
+// used again. The machine takes s.Conn over.
+func (m *Machine) AddShare(s Share) error {
+	if err := ninep.ValidTag(s.Tag); err != nil {
+		s.Conn.Close()
+		return fmt.Errorf("share: %w", err)
+	}
+	m.legacy.sharesMu.Lock()
+	defer m.legacy.sharesMu.Unlock()
+	kept := m.legacy.shares[:0:0]
+	for _, f := range m.legacy.shares {
+		if f.tag == s.Tag {
+			if !errors.Is(f.conn.Err(), ninep.ErrRevoked) {
+				s.Conn.Close()
+				return fmt.Errorf("share %q is already offered", s.Tag)
+			}
+			f.conn.Close()
+			continue
+		}
+		kept = append(kept, f)
+	}
+	folder := newSharedFolders([]Share{s}, m.log)[0]
+	s.Conn.Close() // the connection keeps its own descriptor
+	m.legacy.shares = append(kept, folder)
+	m.log.Info("share added; the guest finds it from its next boot", "share", s.Tag)
+	return nil
+}
+
+func (m *Machine) handleAddShare(args json.RawMessage, files []*os.File) (any, error) {
+	var a control.AddShareArgs
+	if err := decodeArgs(args, &a); err != nil {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, err
+	}
+	if len(files) != 1 {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, errors.New("add-share takes one connection to the share's server")
+	}
+	return nil, m.AddShare(Share{Tag: a.Tag, ReadOnly: a.ReadOnly, Conn: files[0]})
 }

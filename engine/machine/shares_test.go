@@ -78,3 +78,48 @@ func TestRevokeShareOverControl(t *testing.T) {
 		t.Error("a revoked share was attached again")
 	}
 }
+
+// A share added to a running VM is attached at the guest's next boot; its tag must be free, unless the share
+// that had it was revoked, which it then replaces.
+func TestAddShareWhileRunning(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	first, _ := sharePair(t)
+	m := &Machine{log: log, legacy: &legacyDevices{shares: newSharedFolders([]Share{{Tag: "docs", Conn: first}}, log)}}
+	defer func() { closeSharedFolders(m.legacy.shares) }()
+	attached := func() []string {
+		var tags []string
+		if err := m.attachShares(func(d virtio.Device, what string) error { tags = append(tags, what); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return tags
+	}
+	second, _ := sharePair(t)
+	if err := m.AddShare(Share{Tag: "more", Conn: second}); err != nil {
+		t.Fatal(err)
+	}
+	if got := attached(); len(got) != 2 {
+		t.Fatalf("next boot attaches %v, want both shares", got)
+	}
+	again, _ := sharePair(t)
+	if err := m.AddShare(Share{Tag: "docs", Conn: again}); err == nil {
+		t.Error("a second share with a tag in use was added")
+	}
+	bad, _ := sharePair(t)
+	if err := m.AddShare(Share{Tag: "bad tag", Conn: bad}); err == nil {
+		t.Error("a share with a bad tag was added")
+	}
+	if err := m.RevokeShare("docs"); err != nil {
+		t.Fatal(err)
+	}
+	if got := attached(); len(got) != 1 {
+		t.Fatalf("after revoking docs the next boot attaches %v", got)
+	}
+	narrowed, _ := sharePair(t)
+	if err := m.AddShare(Share{Tag: "docs", ReadOnly: true, Conn: narrowed}); err != nil {
+		t.Fatalf("re-adding a revoked tag: %v", err)
+	}
+	states := m.Shares()
+	if got := attached(); len(got) != 2 || len(states) != 2 || !states[1].ReadOnly || states[1].Revoked {
+		t.Fatalf("after re-adding docs: attached %v, shares %+v", got, states)
+	}
+}

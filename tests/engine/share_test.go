@@ -692,3 +692,29 @@ func TestRemovingAShareRevokesItInTheRunningVM(t *testing.T) {
 	paddock(t, env, "share", "remove", "live", "docs").expectExit(t, 0)
 	waitFile(t, shareLog, "the share ended")
 }
+
+// Shares added to a running library VM get their servers at once and are offered from the guest's next boot;
+// `paddock status` lists them, and one removed shows as revoked.
+func TestAddingSharesToARunningVM(t *testing.T) {
+	requireKVM(t)
+	env := newEnv(t)
+	paddock(t, env, "create", "grow", "--kernel", buildGuest(t, "echo"), "--memory", "64", "--cpus", "1", "--disk-size", "0").expectExit(t, 0)
+	paddock(t, env, "start", "grow", "--headless").expectExit(t, 0)
+	defer paddock(t, env, "stop", "--force", "grow")
+	if got := statusLine(t, env, "grow", "shares"); got != "" {
+		t.Fatalf("a VM started without shares lists %q", got)
+	}
+	r := paddock(t, env, "share", "add", "grow", t.TempDir(), "--tag", "docs")
+	r.expectExit(t, 0)
+	if !strings.Contains(r.stdout, "next boot") {
+		t.Errorf("share add on a running VM says %q; want when the guest finds it", r.stdout)
+	}
+	paddock(t, env, "share", "add", "grow", t.TempDir(), "--tag", "work", "--rw").expectExit(t, 0)
+	if got := statusLine(t, env, "grow", "shares"); got != "docs (read-only), work (read-write)" {
+		t.Errorf("status lists shares %q", got)
+	}
+	paddock(t, env, "share", "remove", "grow", "docs").expectExit(t, 0)
+	if got := statusLine(t, env, "grow", "shares"); got != "docs (read-only, revoked), work (read-write)" {
+		t.Errorf("after removing docs, status lists %q", got)
+	}
+}

@@ -73,8 +73,11 @@ func shareAdd(env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "%s: sharing %s as %q (%s%s)\n", vm.Name, s.HostDir, s.Tag, accessWord(s), keptWord(s))
 	fmt.Fprintf(env.Stdout, "in the guest: mount -t 9p -o trans=virtio,version=9p2000.L %s /mnt\n", s.Tag)
+	if err := vmctl.ApplySharing(ctx, lib, vm); err != nil {
+		return fmt.Errorf("saved, but the running VM did not take it: %w", err)
+	}
 	if vm.State.Active() {
-		fmt.Fprintln(env.Stdout, "the VM is running: the share is offered from its next start")
+		fmt.Fprintln(env.Stdout, "the VM is running: the guest finds the share from its next boot (a reboot will do)")
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"paddock/engine/control"
@@ -69,6 +70,20 @@ func statusCommand(env Env, args []string) error {
 	}
 	if st.CDROM != "" {
 		fmt.Fprintf(env.Stdout, "cdrom:     %s\n", st.CDROM)
+	}
+	if shares, err := c.Shares(); err == nil && len(shares) > 0 {
+		var words []string
+		for _, s := range shares {
+			w := s.Tag + " (read-write"
+			if s.ReadOnly {
+				w = s.Tag + " (read-only"
+			}
+			if s.Revoked {
+				w += ", revoked"
+			}
+			words = append(words, w+")")
+		}
+		fmt.Fprintf(env.Stdout, "shares:    %s\n", strings.Join(words, ", "))
 	}
 	if st.Boot != "" {
 		fmt.Fprintf(env.Stdout, "boot:      %s\n", st.Boot)

@@ -32,13 +32,13 @@ func ApplySharing(ctx context.Context, lib *library.Library, vm library.VM) erro
 	if _, err := cl.SetClipboard(string(vm.Sharing.Clipboard)); err != nil {
 		return fmt.Errorf("%s: applying the clipboard setting: %w", vm.Name, err)
 	}
-	return revokeWithdrawnShares(cl, vm)
+	return syncShares(lib, cl, vm)
 }
 
-// revokeWithdrawnShares ends, in the running VM, every folder share the library no longer grants as it is served:
-// removed, or made read-only. A share added or widened while the VM runs is offered from its next start (a
-// virtio device cannot appear in a running guest).
-func revokeWithdrawnShares(cl *control.Client, vm library.VM) error {
+// syncShares brings the running VM's folder shares in step with the library: a share withdrawn (removed, or made
+// read-only) is revoked at once; a share granted that the VM does not serve gets a new share server, which the VM
+// offers from the guest's next boot (a virtio device cannot appear in a running guest).
+func syncShares(lib *library.Library, cl *control.Client, vm library.VM) error {
 	served, err := cl.Shares()
 	if err != nil {
 		return fmt.Errorf("%s: listing its folder shares: %w", vm.Name, err)
@@ -47,13 +47,36 @@ func revokeWithdrawnShares(cl *control.Client, vm library.VM) error {
 	for _, s := range vm.Shares {
 		granted[s.Tag] = s
 	}
+	serving := map[string]bool{}
 	for _, s := range served {
 		g, ok := granted[s.Tag]
-		if s.Revoked || (ok && (g.ReadOnly || !s.ReadOnly)) {
+		if s.Revoked {
+			continue
+		}
+		if ok && (g.ReadOnly || !s.ReadOnly) {
+			serving[s.Tag] = true
 			continue
 		}
 		if err := cl.RevokeShare(s.Tag); err != nil {
 			return fmt.Errorf("%s: revoking the share %q: %w", vm.Name, s.Tag, err)
+		}
+	}
+	for _, s := range vm.Shares {
+		if serving[s.Tag] {
+			continue
+		}
+		program, err := DefaultProgram()
+		if err != nil {
+			return err
+		}
+		conn, err := spawnShareServer(lib, vm, s, program)
+		if err != nil {
+			return fmt.Errorf("%s: %w", vm.Name, err)
+		}
+		err = cl.AddShare(s.Tag, s.ReadOnly, conn)
+		conn.Close()
+		if err != nil {
+			return fmt.Errorf("%s: adding the share %q: %w", vm.Name, s.Tag, err)
 		}
 	}
 	return nil

@@ -155,26 +155,33 @@ const ShareLogName = "shares.log"
 // servers end when the VMM does. A folder that is gone stops the start: the user must see it, not a guest with a
 // share missing.
 func (c *Controller) startShareServers(vm library.VM, spec *vmm.Spec) ([]*os.File, error) {
-	if len(vm.Shares) == 0 {
-		return nil, nil
-	}
-	program := shareServerProgram(c.program)
-	logFile, err := os.OpenFile(filepath.Join(c.lib.VMDir(vm.ID), ShareLogName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("share servers' log: %w", err)
-	}
-	defer logFile.Close()
 	var conns []*os.File
 	for _, s := range vm.Shares {
-		conn, proc, err := shareserver.Spawn(program, shareserver.Share{HostDir: s.HostDir, Tag: s.Tag, ReadOnly: s.ReadOnly}, logFile)
+		conn, err := spawnShareServer(c.lib, vm, s, c.program)
 		if err != nil {
-			return conns, fmt.Errorf("folder share %q (%s): %w", s.Tag, s.HostDir, err)
+			return conns, err
 		}
-		go func() { _, _ = proc.Wait() }() // it lives as long as the VMM holds its connection
 		conns = append(conns, conn)
 		spec.Shares = append(spec.Shares, vmm.ShareSpec{Tag: s.Tag, HostDir: s.HostDir, ReadOnly: s.ReadOnly})
 	}
 	return conns, nil
+}
+
+// spawnShareServer starts the jailed server of one of the VM's shares, logging to the VM's shares.log, and returns
+// the connection to hand the VMM. The server lives as long as the VMM holds its end.
+func spawnShareServer(lib *library.Library, vm library.VM, s library.Share, program string) (*os.File, error) {
+	logFile, err := os.OpenFile(filepath.Join(lib.VMDir(vm.ID), ShareLogName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("share servers' log: %w", err)
+	}
+	defer logFile.Close()
+	conn, proc, err := shareserver.Spawn(shareServerProgram(program),
+		shareserver.Share{HostDir: s.HostDir, Tag: s.Tag, ReadOnly: s.ReadOnly}, logFile)
+	if err != nil {
+		return nil, fmt.Errorf("folder share %q (%s): %w", s.Tag, s.HostDir, err)
+	}
+	go func() { _, _ = proc.Wait() }()
+	return conn, nil
 }
 
 // shareServerProgram is the program share servers run as: the lean paddock-vmm beside program when there is

@@ -40,8 +40,8 @@ var clipboardModes = []struct {
 
 // SharingNote heads the Sharing page.
 const SharingNote = "Everything here is off until you turn it on, applies at once (also to a running VM) and is " +
-	"recorded in the VM's audit log. A folder added while the VM runs is offered from its next start; removing " +
-	"one takes it away at once."
+	"recorded in the VM's audit log. A folder added while the VM runs appears from the guest's next boot; " +
+	"removing one takes it away at once."
 
 // sharingPage is the settings window's Sharing page: the clipboard's mode, size cap and confirmation, and the
 // folders the VM may mount. Each change is saved, audited and pushed to a running VM at once.
@@ -447,7 +447,7 @@ func (p *sharingPage) addShare() {
 // fromNextStart says when a folder added now reaches the guest.
 func fromNextStart(vm library.VM) string {
 	if vm.State.Active() {
-		return " from the VM's next start"
+		return " from the guest's next boot"
 	}
 	return ""
 }
