@@ -23,6 +23,9 @@ type pauseGate struct {
 	mu     sync.Mutex
 	resume chan struct{} // closed on resume; nil while running
 	parked int
+	// The guest's kvmclock when it was paused, restored on resume so the pause does not show as time gone by.
+	clock     uint64
+	haveClock bool
 }
 
 // enter parks the calling vCPU while the VM is paused; it reports whether it parked.
@@ -82,6 +85,7 @@ func (m *Machine) Pause() error {
 		parked := m.pause.parked
 		m.pause.mu.Unlock()
 		if parked >= len(b.vcpus) || b.stopping.Load() {
+			m.holdClock()
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -92,8 +96,46 @@ func (m *Machine) Pause() error {
 	}
 }
 
+// holdClock notes the guest's clock as the pause begins.
+func (m *Machine) holdClock() {
+	_ = m.withBoot(func(b *boot) error {
+		ns, err := b.vm.Clock()
+		m.pause.mu.Lock()
+		m.pause.clock, m.pause.haveClock = ns, err == nil
+		m.pause.mu.Unlock()
+		return nil
+	})
+}
+
+// releaseClock sets the guest's clock back to where the pause found it and tells each vCPU it was stopped. Only
+// a failure to set the clock is worth a log line: a guest without kvmclock refuses the notice.
+func (m *Machine) releaseClock() {
+	m.pause.mu.Lock()
+	ns, ok := m.pause.clock, m.pause.haveClock
+	m.pause.haveClock = false
+	m.pause.mu.Unlock()
+	if !ok {
+		return
+	}
+	_ = m.withBoot(func(b *boot) error {
+		if err := b.vm.SetClock(ns); err != nil {
+			m.log.Warn("resume: the guest's clock was not held", "err", err)
+		}
+		for _, t := range b.vcpus {
+			_ = t.cpu.MarkPaused()
+		}
+		return nil
+	})
+}
+
 // Resume lets a paused guest run again.
 func (m *Machine) Resume() error {
+	m.mu.Lock()
+	paused := m.paused()
+	m.mu.Unlock()
+	if paused {
+		m.releaseClock()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.pause.mu.Lock()
