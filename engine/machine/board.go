@@ -266,6 +266,7 @@ func (m *Machine) attachPCI(b *boot) error {
 	if m.iso != nil {
 		cdImage, err = dupFile(m.iso)
 	}
+	b.cdSource = m.iso
 	m.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("CD-ROM image: %w", err)

@@ -248,7 +248,11 @@ func (m *Machine) Run(ctx context.Context) (Outcome, error) {
 		if m.paused() { // a reboot while paused stays paused
 			m.state = control.StatePaused
 		}
+		missed := b.cd != nil && b.cdSource != m.iso
 		m.mu.Unlock()
+		if missed {
+			m.catchUpMedia(b)
+		}
 
 		ev, err := b.run(ctx)
 		// Nobody may reach this boot's VM (dirty log, pointer) once its resources start going away.
@@ -502,10 +506,11 @@ type boot struct {
 	pio  *bus.Bus
 	mmio *bus.Bus
 
-	fbSlot uint32
-	tablet *input.Tablet
-	cd     *scsi.Device // the CD-ROM drive, or nil
-	ramfb  *ramfbScreen // firmware boot: the firmware's screen, drawn on the framebuffer (ramfb.go)
+	fbSlot   uint32
+	tablet   *input.Tablet
+	cd       *scsi.Device // the CD-ROM drive, or nil
+	cdSource *os.File     // the machine's image this boot's drive was given (Machine.iso then)
+	ramfb    *ramfbScreen // firmware boot: the firmware's screen, drawn on the framebuffer (ramfb.go)
 	// PCI slots of the disks (in order) and of the CD-ROM (-1 for none), for the firmware's boot order.
 	diskSlots []int
 	cdSlot    int

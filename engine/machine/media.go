@@ -127,3 +127,26 @@ func renamed(f *os.File, name string) *os.File {
 	f.Close()
 	return os.NewFile(uintptr(fd), name)
 }
+
+// catchUpMedia gives a new boot's drive the medium the user put in (or took out) while the boot was being built,
+// after the boot had taken the previous one.
+func (m *Machine) catchUpMedia(b *boot) {
+	m.mu.Lock()
+	var f *os.File
+	var err error
+	if m.iso != nil {
+		f, err = dupFile(m.iso)
+	}
+	b.cdSource = m.iso
+	m.mu.Unlock()
+	switch {
+	case err != nil:
+		m.log.Warn("CD-ROM: the new medium did not reach the drive", "err", err)
+	case f == nil:
+		b.cd.Eject()
+	default:
+		if err := b.cd.InsertFile(f); err != nil {
+			m.log.Warn("CD-ROM: the new medium did not reach the drive", "err", err)
+		}
+	}
+}
