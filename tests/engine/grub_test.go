@@ -47,7 +47,7 @@ func TestGRUBMenuBootsTheGuestFromTheISO(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	paddock(t, env, "send-keys", name, "enter").expectExit(t, 0)
+	chooseMenuEntry(t, env, name, s)
 	waitForWithin(s, "PADDOCK-GUEST-OK", firmwareTimeout())
 	out := s.stdout.String()
 	if !strings.Contains(out, media.GrubMenuMarker) {
@@ -74,7 +74,7 @@ func TestInstalledDiskBootsThroughGRUB(t *testing.T) {
 	defer s.kill()
 	waitForWithin(s, "Booting from Hard Disk", firmwareTimeout())
 	waitForWithin(s, media.GrubMenuEntry, firmwareTimeout())
-	paddock(t, env, "send-keys", name, "enter").expectExit(t, 0)
+	chooseMenuEntry(t, env, name, s)
 	waitForWithin(s, "PADDOCK-GUEST-OK", firmwareTimeout())
 	if out := s.stdout.String(); !strings.Contains(out, media.GrubMenuMarker) || strings.Contains(out, "DVD/CD") {
 		t.Errorf("want the guest booted by the disk's GRUB, and no CD tried\n%s", s.describe())
@@ -110,4 +110,29 @@ func highlightedCells(img image.Image) int {
 		}
 	}
 	return best
+}
+
+// chooseMenuEntry presses Enter in GRUB's menu until GRUB starts the entry, as a person would press it again: GRUB
+// drops keys typed while it sets its menu up, and on this KVM that can be some time after the menu is drawn.
+func chooseMenuEntry(t *testing.T, env []string, name string, s *session) {
+	t.Helper()
+	deadline := time.Now().Add(firmwareTimeout())
+	for {
+		paddock(t, env, "send-keys", name, "enter").expectExit(t, 0)
+		wait := time.Now().Add(20 * time.Second)
+		for time.Now().Before(wait) {
+			if out := ansiEscape.ReplaceAllString(s.stdout.String(), ""); strings.Contains(out, "Booting `") ||
+				strings.Contains(out, "PADDOCK-GUEST-OK") {
+				return
+			}
+			if s.exited() {
+				t.Fatalf("paddock exited before GRUB booted the entry\n%s", s.describe())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if time.Now().After(deadline) {
+			s.kill()
+			t.Fatalf("GRUB did not start the menu entry within %v of Enter presses\n%s", firmwareTimeout(), s.describe())
+		}
+	}
 }
