@@ -2,15 +2,11 @@ package shareserver
 
 import (
 	"context"
-	"crypto/sha256"
-	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -149,40 +145,6 @@ func (c *client) listDir(fid uint32, names ...string) []string {
 			off = e.Offset
 		}
 	}
-}
-
-// treeHash describes everything under dir: names, types, modes, sizes, contents and link targets.
-func treeHash(t *testing.T, dir string) string {
-	t.Helper()
-	var sb strings.Builder
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fmt.Fprintf(&sb, "%s %o %d %d.%d", rel, st.Mode, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFREG:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(&sb, " %x", sha256.Sum256(b))
-		case unix.S_IFLNK:
-			target, _ := os.Readlink(p)
-			fmt.Fprintf(&sb, " -> %s", target)
-		}
-		sb.WriteByte('\n')
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sb.String()
 }
 
 func mustWrite(t *testing.T, p, s string) {

@@ -13,13 +13,14 @@ import (
 	"golang.org/x/sys/unix"
 
 	"paddock/sharing/p9"
+	"paddock/tests/testenv"
 )
 
 func TestReadOnlyShareReadsAndRefusesEveryChange(t *testing.T) {
 	root := t.TempDir()
 	mustWrite(t, filepath.Join(root, "a.txt"), "hello")
 	mustWrite(t, filepath.Join(root, "sub", "b.txt"), "world")
-	before := treeHash(t, root)
+	before := testenv.TreeState(t, root)
 	c := serve(t, root, true)
 
 	if got, e := c.readFile(1, "sub", "b.txt"); e != 0 || got != "world" {
@@ -65,7 +66,7 @@ func TestReadOnlyShareReadsAndRefusesEveryChange(t *testing.T) {
 	if e := c.fail(&p9.Twrite{Fid: 2, Data: []byte("x")}); e != unix.EROFS {
 		t.Errorf("write: %v, want EROFS", e)
 	}
-	if after := treeHash(t, root); after != before {
+	if after := testenv.TreeState(t, root); after != before {
 		t.Errorf("read-only share changed:\n%s\nwas\n%s", after, before)
 	}
 }
@@ -153,7 +154,7 @@ func TestEscapesAreRefused(t *testing.T) {
 	if err := unix.Mknod(filepath.Join(share, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
 		t.Fatal(err)
 	}
-	outsideBefore := treeHash(t, filepath.Dir(outside)+"/outside")
+	outsideBefore := testenv.TreeState(t, filepath.Dir(outside)+"/outside")
 	c := serve(t, share, false)
 
 	rootQid, _ := c.walk(9)
@@ -245,7 +246,7 @@ func TestEscapesAreRefused(t *testing.T) {
 	if e := c.fail(&p9.Tmknod{Dfid: rootFid, Name: "dev", Mode: unix.S_IFCHR | 0o666, Major: 1, Minor: 3}); e != unix.EPERM {
 		t.Errorf("mknod: %v", e)
 	}
-	if after := treeHash(t, outside); after != outsideBefore {
+	if after := testenv.TreeState(t, outside); after != outsideBefore {
 		t.Errorf("outside changed:\n%s", after)
 	}
 }

@@ -2,10 +2,7 @@ package engine_test
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +20,7 @@ import (
 	"paddock/engine/vmm"
 	"paddock/sharing/p9"
 	"paddock/sharing/shareserver"
+	"paddock/tests/testenv"
 )
 
 // The folder-share tests drive the real virtio-9p device model as the guest's 9p transport would, against a real
@@ -92,40 +90,6 @@ func serveShare(t *testing.T, dir string, readOnly bool) *served {
 
 func (s *served) errno(m p9.Msg) unix.Errno { return nineptest.Errno(s.c.RPC(m)) }
 
-// treeHash describes everything under dir: names, types, modes, sizes, times, contents and link targets.
-func treeHash(t *testing.T, dir string) string {
-	t.Helper()
-	var sb strings.Builder
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fmt.Fprintf(&sb, "%s %o %d %d %d.%d", rel, st.Mode, st.Nlink, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFREG:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(&sb, " %x", sha256.Sum256(b))
-		case unix.S_IFLNK:
-			target, _ := os.Readlink(p)
-			fmt.Fprintf(&sb, " -> %s", target)
-		}
-		sb.WriteByte('\n')
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sb.String()
-}
-
 func write(t *testing.T, p string, data []byte) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -144,7 +108,7 @@ func TestShareReadOnly(t *testing.T) {
 	}
 	write(t, filepath.Join(dir, "docs", "big.bin"), big)
 	write(t, filepath.Join(dir, "a.txt"), []byte("hello"))
-	before := treeHash(t, dir)
+	before := testenv.TreeState(t, dir)
 	s := serveShare(t, dir, true)
 
 	if err := s.c.Walk(0, 1, "docs", "big.bin"); err != nil {
@@ -193,7 +157,7 @@ func TestShareReadOnly(t *testing.T) {
 	if e := s.errno(&p9.Twrite{Fid: 2, Data: []byte("changed")}); e != unix.EROFS && e != unix.EBADF {
 		t.Errorf("write: errno %v, want EROFS", e)
 	}
-	if after := treeHash(t, dir); after != before {
+	if after := testenv.TreeState(t, dir); after != before {
 		t.Errorf("the read-only share changed on the host:\n%s\nwas\n%s", after, before)
 	}
 }
@@ -226,7 +190,7 @@ func escapeLayout(t *testing.T) (share, outside string) {
 
 func TestShareEscapesAreRefused(t *testing.T) {
 	share, outside := escapeLayout(t)
-	outsideBefore := treeHash(t, outside)
+	outsideBefore := testenv.TreeState(t, outside)
 	s := serveShare(t, share, false)
 	fid := uint32(10)
 	next := func() uint32 { fid++; return fid }
@@ -326,7 +290,7 @@ func TestShareEscapesAreRefused(t *testing.T) {
 			}
 		}
 	}
-	if after := treeHash(t, outside); after != outsideBefore {
+	if after := testenv.TreeState(t, outside); after != outsideBefore {
 		t.Errorf("the folder outside the share changed:\n%s\nwas\n%s", after, outsideBefore)
 	}
 }

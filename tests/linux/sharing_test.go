@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"paddock/library"
 	"paddock/tests/testenv"
 	"paddock/ui/vmctl"
@@ -26,41 +24,6 @@ import (
 
 // Sharing from inside a stock Linux guest: folder shares mounted with the kernel's own 9p and 9pnet_virtio, and
 // the clipboard through paddock-agent on its virtio-console port.
-
-// treeState describes everything under dir: names, types, modes, sizes, modification times, contents and link
-// targets.
-func treeState(t *testing.T, dir string) string {
-	t.Helper()
-	var sb strings.Builder
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fmt.Fprintf(&sb, "%s %o %d %d.%d", rel, st.Mode, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFREG:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(&sb, " %x", sha256.Sum256(b))
-		case unix.S_IFLNK:
-			target, _ := os.Readlink(p)
-			fmt.Fprintf(&sb, " -> %s", target)
-		}
-		sb.WriteByte('\n')
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sb.String()
-}
 
 // Two folder shares, one read-only and one read-write. The guest reads a file byte for byte from the read-only
 // one, and every write it tries there fails: the host folder is unchanged. Symlinks the host placed in the share
@@ -95,7 +58,7 @@ func TestFolderShares(t *testing.T) {
 	if err := os.Symlink(secretPath, filepath.Join(ro, "abs")); err != nil {
 		t.Fatal(err)
 	}
-	before := treeState(t, ro)
+	before := testenv.TreeState(t, ro)
 
 	v := boot(t, newEnv(t), "share", "paddock.ro=docs paddock.rw=out", "--share", ro+":docs", "--share", rw+":out:rw")
 	v.waitFor("PADDOCK-TEST share PASS")
@@ -109,7 +72,7 @@ func TestFolderShares(t *testing.T) {
 	if strings.Contains(serial, secret) {
 		t.Errorf("the guest read the host file a symlink in the share points at")
 	}
-	if after := treeState(t, ro); after != before {
+	if after := testenv.TreeState(t, ro); after != before {
 		t.Errorf("the read-only share changed on the host:\n%s\nwas\n%s", after, before)
 	}
 	if got, err := os.ReadFile(filepath.Join(rw, "from-guest.txt")); err != nil || string(got) != "written by the guest\n" {
